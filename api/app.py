@@ -1,0 +1,58 @@
+"""create_app(): one node of the cluster. The lifespan joins Ray, then wires the store client,
+the batcher and discovery; shutdown answers every accepted increment before leaving Ray."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import ray
+from fastapi import FastAPI
+
+from api import errors
+from api.responses import JSONResponse
+from api.routes import cluster, counters
+from cluster.batcher import Batcher
+from cluster.config import Settings
+from cluster.discovery import Discovery
+from cluster.handle import StoreClient, connect_ray
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        connect_ray(settings)
+        store = StoreClient(settings)
+        batcher = Batcher(
+            lambda batch_id, items: store.call("apply", batch_id, items),
+            max_in_flight=settings.max_in_flight,
+            max_batch_labels=settings.max_batch_labels,
+        )
+        peers = [n for n in settings.nodes if n.name != settings.node_name]
+        discovery = Discovery(peers, settings.discovery_interval, settings.discovery_timeout)
+        probing = asyncio.create_task(discovery.run())
+        app.state.settings = settings
+        app.state.store = store
+        app.state.batcher = batcher
+        app.state.discovery = discovery
+        app.state.started = time.monotonic()
+        try:
+            yield
+        finally:
+            await batcher.drain()
+            probing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probing
+            ray.shutdown()
+
+    app = FastAPI(
+        title="metrics cluster",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    errors.install(app)
+    app.include_router(counters.router)
+    app.include_router(cluster.router)
+    return app

@@ -1,0 +1,75 @@
+"""Dependencies shared by the routes: the node's parts (kept in app.state) and the JSON body."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from starlette.exceptions import HTTPException
+
+from cluster.batcher import Batcher
+from cluster.config import Settings
+from cluster.discovery import Discovery
+from cluster.errors import InvalidInput
+from cluster.handle import StoreClient
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _store(request: Request) -> StoreClient:
+    return request.app.state.store
+
+
+def _batcher(request: Request) -> Batcher:
+    return request.app.state.batcher
+
+
+def _discovery(request: Request) -> Discovery:
+    return request.app.state.discovery
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StoreDep = Annotated[StoreClient, Depends(_store)]
+BatcherDep = Annotated[Batcher, Depends(_batcher)]
+DiscoveryDep = Annotated[Discovery, Depends(_discovery)]
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def _json_body(request: Request, settings: SettingsDep) -> Any:
+    """The parsed JSON body: 415 for another media type, 413 past `max_body_bytes` (checked while
+    reading, so a lying or missing Content-Length cannot make the node buffer more)."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not _is_json(content_type):
+        raise HTTPException(
+            415, f"Content-Type {content_type!r} is not JSON; send application/json"
+        )
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise InvalidInput("the body is empty; send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+
+
+JsonBody = Annotated[Any, Depends(_json_body)]

@@ -1,0 +1,38 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from cluster.store import MAX_VALUE
+
+MAX_LABELS_PER_REQUEST = 1000
+MAX_LABEL_LENGTH = 256
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(label: str) -> str:
+    # Control characters in a label break logs, terminals and exposition formats.
+    if _CONTROL.search(label):
+        raise ValueError("a label must not contain control characters (\\x00-\\x1f, \\x7f)")
+    return label
+
+
+Label = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_LABEL_LENGTH),
+    AfterValidator(_printable),
+]
+
+
+class IncrementIn(BaseModel):
+    """`POST /metrics`: add `increment` to every label listed (a label listed twice, twice)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    labels: list[Label] = Field(min_length=1, max_length=MAX_LABELS_PER_REQUEST)
+    increment: int = Field(ge=0, le=MAX_VALUE)

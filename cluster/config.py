@@ -1,0 +1,151 @@
+"""The one place configuration is read: cluster.toml, then METRICS_* environment variables.
+
+Every process (supervisor, node, script) builds one `Settings` and passes it down; nothing else
+reads the environment for our own options.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "METRICS_"
+CONFIG_ENV = "METRICS_CONFIG"
+DEFAULT_CONFIG = "cluster.toml"
+NAMESPACE = "metrics_cluster"
+
+
+class NodeSpec(BaseModel):
+    """One HTTP node of the cluster, as every peer knows it."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class RaySettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=26400, ge=1024, le=65000)
+    worker_ports: int = Field(default=60, ge=10, le=500)
+    num_cpus: int = Field(default=1, ge=0)
+    # Seconds a node keeps retrying its first connection to the head.
+    connect_timeout: float = Field(default=60.0, gt=0)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def ports(self) -> dict[str, int]:
+        """Every port `ray start` would otherwise pick by itself, pinned (DESIGN.md §1)."""
+        p = self.port
+        return {
+            "port": p,
+            "node-manager-port": p + 1,
+            "object-manager-port": p + 2,
+            "runtime-env-agent-port": p + 3,
+            "metrics-export-port": p + 4,
+            "dashboard-agent-listen-port": p + 5,
+            "dashboard-agent-grpc-port": p + 6,
+            "min-worker-port": p + 10,
+            "max-worker-port": p + 10 + self.worker_ports - 1,
+        }
+
+
+def _default_nodes() -> list[NodeSpec]:
+    return [NodeSpec(name=f"node-{p}", port=p) for p in (4000, 4001, 4002)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Path(".data")
+    nodes: list[NodeSpec] = Field(default_factory=_default_nodes, min_length=1)
+    # Which of `nodes` this process serves; set by the supervisor for each node process.
+    node_name: str | None = None
+    ray: RaySettings = Field(default_factory=RaySettings)
+
+    discovery_interval: float = Field(default=2.0, gt=0)
+    discovery_timeout: float = Field(default=1.0, gt=0)
+
+    # Input limits: over them a request gets a 4xx and nothing changes.
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_counters: int = Field(default=1_000_000, ge=1)
+
+    # Group commit: at most this many actor calls in flight per node, each at most this big.
+    max_in_flight: int = Field(default=2, ge=1)
+    max_batch_labels: int = Field(default=20_000, ge=1)
+
+    # One actor call attempt gives up after call_timeout; a request after store_deadline (503).
+    call_timeout: float = Field(default=5.0, gt=0)
+    store_deadline: float = Field(default=10.0, gt=0)
+
+    # Supervisor: restart backoff for a crashed process, and the drain time on shutdown.
+    restart_backoff: float = Field(default=1.0, gt=0)
+    restart_backoff_max: float = Field(default=30.0, gt=0)
+    shutdown_grace: float = Field(default=10.0, gt=0)
+    start_timeout: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        names = [n.name for n in self.nodes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"node names must be unique, got {names}")
+        if self.node_name is not None and self.node_name not in names:
+            raise ValueError(f"node_name {self.node_name!r} is not one of the nodes {names}")
+        if self.discovery_timeout > self.discovery_interval:
+            raise ValueError("discovery_timeout must not exceed discovery_interval")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        del dotenv_settings, file_secret_settings  # only the TOML file and the environment
+        known = {name.upper() for name in cls.model_fields} | {"CONFIG"}
+        unknown = sorted(
+            key
+            for key in os.environ
+            if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].split("__")[0] not in known
+        )
+        if unknown:  # a typo would otherwise be ignored silently
+            raise ValueError(f"unknown settings in the environment: {', '.join(unknown)}")
+        toml_file = os.environ.get(CONFIG_ENV)
+        if toml_file is None:
+            toml_file = DEFAULT_CONFIG
+        elif not Path(toml_file).is_file():
+            raise ValueError(f"{CONFIG_ENV}={toml_file}: no such file")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+        return (init_settings, env_settings, toml)
+
+    @property
+    def run_dir(self) -> Path:
+        """Pids, logs and the Ray token of the processes started from this data dir."""
+        return self.data_dir.resolve() / "run"
+
+    @property
+    def this_node(self) -> NodeSpec:
+        if self.node_name is None:
+            raise ValueError("METRICS_NODE_NAME is not set: this process is not a node")
+        return next(n for n in self.nodes if n.name == self.node_name)

@@ -1,0 +1,141 @@
+"""How a node reaches the CounterStore actor: connect to Ray, get-or-create the actor race-safely,
+and retry every call by one set of rules (DESIGN.md §3).
+
+Retry rules, per failed attempt:
+- `ActorUnavailableError` or a timeout: the call may or may not have run. Retry the same call
+  (same arguments, so the same batch id) on the same handle; the actor deduplicates.
+- `ActorDiedError`, a lost get-or-create race (`ValueError`), any other Ray system error: drop
+  the handle and get-or-create again.
+- An exception raised by the actor's own code: not retried, it would fail again.
+Backoff doubles from 50 ms to 1 s; past `store_deadline` the caller gets `StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+import ray
+from ray.exceptions import ActorUnavailableError, RayError, RayTaskError
+
+from cluster.config import NAMESPACE, Settings
+from cluster.errors import StoreUnavailable
+from cluster.store import CounterStore
+
+log = logging.getLogger(__name__)
+
+ACTOR_NAME = "counter-store"
+_FIRST_BACKOFF = 0.05
+_MAX_BACKOFF = 1.0
+
+
+def actor_options() -> dict[str, Any]:
+    """The actor's identity and failure policy; every node must create it identically."""
+    return {
+        "name": ACTOR_NAME,
+        "namespace": NAMESPACE,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "max_restarts": -1,
+        "max_task_retries": 0,
+        "num_cpus": 0,
+    }
+
+
+def connect_ray(settings: Settings) -> None:
+    """Join the cluster's Ray head, retrying until `ray.connect_timeout` (the head may still be
+    starting). Keeps the caller's SIGTERM handler: ray.init replaces it, and uvicorn needs its
+    own to drain requests instead of failing them."""
+    deadline = time.monotonic() + settings.ray.connect_timeout
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        while True:
+            try:
+                ray.init(
+                    address=settings.ray.address,
+                    namespace=NAMESPACE,
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                )
+                return
+            except (ConnectionError, RayError) as exc:
+                ray.shutdown()
+                if time.monotonic() > deadline:
+                    raise ConnectionError(f"no Ray head at {settings.ray.address}: {exc}") from exc
+                log.warning("Ray head at %s not ready (%s); retrying", settings.ray.address, exc)
+                time.sleep(1.0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class StoreClient:
+    """A node's way to the actor. Holds at most one handle; one get-or-create at a time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._handle: Any = None
+        self._resolving = asyncio.Lock()
+        self._actor_class = ray.remote(CounterStore)
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """Call `method` on the actor under the retry rules above."""
+        settings = self._settings
+        deadline = time.monotonic() + settings.store_deadline
+        backoff = _FIRST_BACKOFF
+        last_error: BaseException | None = None
+        while True:
+            try:
+                handle = await self._resolve()
+                ref = getattr(handle, method).remote(*args)
+                return await asyncio.wait_for(ref, settings.call_timeout)
+            except RayTaskError:
+                raise
+            except (ActorUnavailableError, TimeoutError) as exc:
+                last_error = exc
+            except (RayError, ValueError) as exc:
+                last_error = exc
+                self._handle = None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StoreUnavailable(
+                    f"the counter store did not answer within {settings.store_deadline:g} s "
+                    f"({type(last_error).__name__}); the request was applied fully or not at all"
+                )
+            log.warning("store call %s failed (%r); retrying", method, last_error)
+            await asyncio.sleep(min(backoff, remaining))
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def status(self, timeout: float = 1.0) -> dict[str, Any]:
+        """The actor's state for /health, without creating it: "not created", "alive" (with its
+        epoch, pid and node) or "unavailable"."""
+        try:
+            if self._handle is None:
+                self._handle = await asyncio.wait_for(
+                    asyncio.to_thread(ray.get_actor, ACTOR_NAME, NAMESPACE), timeout
+                )
+            info = await asyncio.wait_for(self._handle.info.remote(), timeout)
+        except ValueError:
+            return {"state": "not created"}
+        except (RayError, TimeoutError) as exc:
+            return {"state": "unavailable", "error": type(exc).__name__}
+        return {"state": "alive", **info}
+
+    async def _resolve(self) -> Any:
+        if self._handle is not None:
+            return self._handle
+        async with self._resolving:
+            if self._handle is None:
+                handle = await asyncio.wait_for(
+                    asyncio.to_thread(self._get_or_create), self._settings.call_timeout
+                )
+                # A name can still point at a dying incarnation: prove the handle answers.
+                await asyncio.wait_for(handle.info.remote(), self._settings.call_timeout)
+                self._handle = handle
+        return self._handle
+
+    def _get_or_create(self) -> Any:
+        options = actor_options()
+        return self._actor_class.options(**options).remote(max_counters=self._settings.max_counters)

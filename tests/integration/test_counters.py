@@ -1,0 +1,142 @@
+"""The counter API on a running three-node cluster: the seed scenario, totals under concurrency,
+and bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.integration.cluster import ROOT, Cluster
+
+pytestmark = pytest.mark.integration
+
+
+def test_seed_scenario_passes_on_fresh_and_on_existing_data(cluster: Cluster):
+    ports = ",".join(map(str, cluster.ports))
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts/seed_scenario.py"), "--ports", ports],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "scenario OK" in done.stdout
+
+
+def test_concurrent_posts_add_up_exactly(cluster: Cluster):
+    threads, per_thread = 20, 200
+    before = cluster.counters()
+
+    def worker(t: int) -> dict[str, int]:
+        sent = {"load_all": 0, f"load_t{t}": 0}
+        with httpx.Client(timeout=30) as client:
+            for i in range(per_thread):
+                increment = (t * per_thread + i) % 7
+                response = client.post(
+                    f"{cluster.urls[(t + i) % 3]}/metrics",
+                    json={"labels": ["load_all", f"load_t{t}"], "increment": increment},
+                )
+                assert response.status_code == 200, response.text
+                assert response.json()["load_all"] >= increment
+                for label in sent:
+                    sent[label] += increment
+        return sent
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(worker, range(threads)))
+    after = cluster.counters()
+    assert after["load_all"] - before.get("load_all", 0) == sum(r["load_all"] for r in results)
+    for t, sent in enumerate(results):
+        assert after[f"load_t{t}"] - before.get(f"load_t{t}", 0) == sent[f"load_t{t}"]
+    for node in range(3):  # every node reads the same state
+        assert cluster.get(node, "/metrics").json()["load_all"] == after["load_all"]
+
+
+def test_query_trims_parts_and_empty_means_all(cluster: Cluster):
+    cluster.post(0, ["q_one", "q_two"], 3).raise_for_status()
+    assert cluster.get(1, "/metrics/query?expression= q_one , q_two,,").json() == {
+        "q_one": 3,
+        "q_two": 3,
+    }
+    everything = cluster.get(2, "/metrics/query").json()
+    assert everything == cluster.get(2, "/metrics/query?expression=").json()
+    assert {"q_one", "q_two"} <= everything.keys()
+
+
+def test_duplicate_label_in_one_request_counts_twice(cluster: Cluster):
+    response = cluster.post(0, ["dup_x", "dup_x"], 5)
+    assert response.json() == {"dup_x": 10}
+
+
+JSON = {"Content-Type": "application/json"}
+BAD_INPUT = [
+    # (method, path, raw body or None, headers, expected status)
+    ("POST", "/metrics", b'{"labels":[],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":1.5}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":1.0}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":true}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":"10"}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":-1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":9223372036854775808}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":1e400}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":NaN}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":null}', JSON, 400),
+    ("POST", "/metrics", b'{"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"]}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":"bad","increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":[1],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":[null],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":[["bad"]],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":[""],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad\\nline"],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad\\u0000"],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["' + b"x" * 257 + b'"],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":[' + b'"bad",' * 1000 + b'"bad"],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":1,"extra":true}', JSON, 400),
+    ("POST", "/metrics", b"[]", JSON, 400),
+    ("POST", "/metrics", b'"bad"', JSON, 400),
+    ("POST", "/metrics", b"5", JSON, 400),
+    ("POST", "/metrics", b"null", JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],', JSON, 400),
+    ("POST", "/metrics", b"", JSON, 400),
+    ("POST", "/metrics", b'{"labels":["\xff\xfe"],"increment":1}', JSON, 400),
+    ("POST", "/metrics", b'{"labels":["bad"],"increment":1}', {"Content-Type": "text/plain"}, 415),
+    (
+        "POST",
+        "/metrics",
+        b"labels=bad&increment=1",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        415,
+    ),
+    ("POST", "/metrics", b'{"labels":["' + b"x" * (2 << 20) + b'"],"increment":1}', JSON, 413),
+    ("DELETE", "/metrics", None, {}, 405),
+    ("PUT", "/metrics", b'{"labels":["bad"],"increment":1}', JSON, 405),
+    ("POST", "/metrics/query", b"{}", JSON, 405),
+    ("GET", "/no/such/route", None, {}, 404),
+    ("GET", "/metrics/query?expression=never_seen_1,never_seen_2", None, {}, 404),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers", "status"), BAD_INPUT)
+def test_bad_input_gets_4xx_and_changes_nothing(
+    cluster: Cluster, method, path, body, headers, status
+):
+    before = cluster.counters()
+    response = httpx.request(
+        method, f"{cluster.urls[1]}{path}", content=body, headers=headers, timeout=15
+    )
+    assert response.status_code == status, response.text
+    error = response.json()
+    assert error["error"] and error["detail"], error
+    assert cluster.counters() == before
+    assert cluster.get(1, "/health").status_code == 200
+
+
+def test_405_names_every_allowed_method(cluster: Cluster):
+    response = httpx.delete(f"{cluster.urls[0]}/metrics", timeout=15)
+    assert response.headers["allow"] == "GET, POST"

@@ -1,0 +1,106 @@
+"""Starting, racing, failing and stopping real clusters."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import wait_for
+from tests.integration.cluster import ROOT, Cluster, sessions_alive
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def healthy(cluster: Cluster) -> bool:
+    return all(cluster.get(i, "/health").status_code == 200 for i in range(cluster.nodes))
+
+
+def test_first_requests_race_to_create_one_actor(make_cluster):
+    """Foreground ./run.sh; the very first requests hit all nodes at once; Ctrl-C stops all."""
+    cluster = make_cluster()
+    run = subprocess.Popen(
+        [str(ROOT / "run.sh")],
+        env=cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: healthy(cluster), 120, what="every node to answer /health")
+        assert {cluster.get(i, "/health").json()["actor"]["state"] for i in range(3)} == {
+            "not created"
+        }
+        racers = 9
+        barrier = threading.Barrier(racers)
+
+        def first_post(i: int) -> httpx.Response:
+            barrier.wait()
+            return cluster.post(i % 3, ["race", f"race_{i % 3}"], i + 1)
+
+        with ThreadPoolExecutor(racers) as pool:
+            responses = list(pool.map(first_post, range(racers)))
+        assert [r.status_code for r in responses] == [200] * racers
+        actors = {cluster.get(i, "/health").json()["actor"]["actor_id"] for i in range(3)}
+        assert len(actors) == 1
+        counters = cluster.counters()
+        assert counters["race"] == sum(range(1, racers + 1))
+        for n in range(3):
+            assert counters[f"race_{n}"] == sum(i + 1 for i in range(racers) if i % 3 == n)
+        pids = cluster.pids()
+    finally:
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=90)
+    assert run.returncode == 0, output
+    assert "stopped" in output
+    assert sessions_alive(pids) == []
+
+
+def test_start_twice_and_stop_twice_do_no_harm(make_cluster):
+    cluster = make_cluster()
+    cluster.start()
+    pids = cluster.pids()
+    again = cluster.run_sh("start")
+    assert again.returncode == 0 and "already running" in again.stdout
+    assert cluster.pids() == pids and healthy(cluster)
+    status = cluster.run_sh("status")
+    assert status.returncode == 0 and status.stdout.count(" up") == 3
+    stopped = cluster.run_sh("stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert sessions_alive(pids) == []
+    assert "nothing running" in cluster.run_sh("stop").stdout
+    assert cluster.run_sh("status").returncode == 3
+
+
+def test_start_refuses_ports_in_use(make_cluster):
+    cluster = make_cluster()
+    with __import__("socket").socket() as sock:
+        sock.bind(("127.0.0.1", cluster.ports[1]))
+        sock.listen()
+        done = cluster.run_sh("start")
+    assert done.returncode == 3
+    assert str(cluster.ports[1]) in done.stderr
+
+
+def test_killed_node_is_reported_down_while_others_serve(cluster: Cluster):
+    victim = cluster.names[2]
+    os.kill(cluster.pids()[victim], signal.SIGKILL)
+
+    def peer_status(observer: int) -> str:
+        peers = cluster.get(observer, "/cluster").json()["peers"]
+        return next(p["status"] for p in peers if p["name"] == victim)
+
+    # discovery_interval is 0.5 s here: two intervals plus the probe timeout
+    wait_for(lambda: peer_status(0) == "down" and peer_status(1) == "down", 2.0, 0.05, "down")
+    before = cluster.counters().get("while_down", 0)
+    for i in range(20):
+        assert cluster.post(i % 2, ["while_down"], 1).status_code == 200
+    assert cluster.counters()["while_down"] == before + 20
+    # the supervisor restarts it; the peers see it come back
+    wait_for(lambda: peer_status(0) == "up" and peer_status(1) == "up", 60, 0.2, "back up")
+    assert cluster.get(2, "/metrics").json()["while_down"] == before + 20
