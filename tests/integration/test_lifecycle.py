@@ -104,3 +104,34 @@ def test_killed_node_is_reported_down_while_others_serve(cluster: Cluster):
     # the supervisor restarts it; the peers see it come back
     wait_for(lambda: peer_status(0) == "up" and peer_status(1) == "up", 60, 0.2, "back up")
     assert cluster.get(2, "/metrics").json()["while_down"] == before + 20
+
+
+def test_sigterm_drains_in_flight_requests(cluster: Cluster):
+    """Every request a node answered 200 before SIGTERM counts; none gets a 5xx."""
+    victim = cluster.names[0]
+    before = cluster.counters().get("drain", 0)
+    statuses: list[int | str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(timeout=15) as client:
+            while not stop.is_set():
+                try:
+                    r = client.post(
+                        f"{cluster.urls[0]}/metrics", json={"labels": ["drain"], "increment": 1}
+                    )
+                    statuses.append(r.status_code)
+                except httpx.TransportError as exc:
+                    statuses.append(type(exc).__name__)
+                    return
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: statuses.count(200) >= 50, 30, 0.05, "load to run")
+    os.kill(cluster.pids()[victim], signal.SIGTERM)
+    wait_for(lambda: not any(t.is_alive() for t in threads), 30, 0.1, "load to stop")
+    stop.set()
+    assert not [s for s in statuses if isinstance(s, int) and s >= 500]
+    assert cluster.get(1, "/metrics").json()["drain"] == before + statuses.count(200)
+    wait_for(lambda: cluster.get(0, "/health").status_code == 200, 60, 0.2, "node back")
