@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -73,3 +74,17 @@ async def _json_body(request: Request, settings: SettingsDep) -> Any:
 
 
 JsonBody = Annotated[Any, Depends(_json_body)]
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """The optional `Idempotency-Key` header: a client retrying with the same key (within
+    `idempotency_window`) gets the first answer, and the request is not applied again."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _KEY.match(key):
+        raise InvalidInput("Idempotency-Key must be 1-255 visible ASCII characters, no spaces")
+    return key
+
+
+IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]

@@ -13,7 +13,14 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from api.responses import JSONResponse
-from cluster.errors import ClusterError, InvalidInput, LimitReached, NotFound, StoreUnavailable
+from cluster.errors import (
+    ClusterError,
+    InvalidInput,
+    KeyReused,
+    LimitReached,
+    NotFound,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +29,7 @@ _STATUS: dict[type[ClusterError], tuple[int, str]] = {
     InvalidInput: (400, "Invalid Request"),
     NotFound: (404, "not found"),
     LimitReached: (409, "Limit Reached"),
+    KeyReused: (422, "Idempotency Key Reused"),
     StoreUnavailable: (503, "Store Unavailable"),
     ClusterError: (400, "Bad Request"),
 }

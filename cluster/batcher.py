@@ -16,8 +16,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cluster.errors import LimitReached
+from cluster.errors import ClusterError, KeyReused, LimitReached
 from cluster.store import BatchId, Item, ItemResult
+
+_REFUSALS: dict[str, type[ClusterError]] = {"limit": LimitReached, "key_reused": KeyReused}
 
 ApplyFn = Callable[[BatchId, list[Item]], Awaitable[list[ItemResult]]]
 
@@ -33,10 +35,13 @@ class Batcher:
         self._pending: list[tuple[Item, asyncio.Future[list[int]]]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
 
-    async def add(self, labels: list[str], increment: int) -> dict[str, int]:
-        """Increment every label; return each label's value right after this increment."""
+    async def add(
+        self, labels: list[str], increment: int, key: str | None = None
+    ) -> dict[str, int]:
+        """Increment every label; return each label's value right after this increment.
+        With an Idempotency-Key `key`, a repeat gets the first answer and changes nothing."""
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._pending.append(((labels, increment), future))
+        self._pending.append(((labels, increment, key), future))
         self._dispatch()
         values = await future
         return dict(zip(labels, values, strict=True))
@@ -79,8 +84,8 @@ class Batcher:
                 _settle(future, exception=exc)
             return
         for (_, future), result in zip(batch, results, strict=True):
-            if isinstance(result, str):
-                _settle(future, exception=LimitReached(result))
+            if isinstance(result, dict):
+                _settle(future, exception=_REFUSALS[result["error"]](result["detail"]))
             else:
                 _settle(future, result=result)
 

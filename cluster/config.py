@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import (
@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     discovery_interval: float = Field(default=2.0, gt=0)
     discovery_timeout: float = Field(default=1.0, gt=0)
 
+    # process: a committed batch survives a killed process (synchronous=NORMAL);
+    # fsync: it also survives a power cut (synchronous=FULL), at a cost in throughput.
+    durability: Literal["process", "fsync"] = "process"
+    # Seconds a batch id (node retries) and an Idempotency-Key (client retries) are remembered.
+    dedup_window: float = Field(default=300.0, gt=0)
+    idempotency_window: float = Field(default=600.0, gt=0)
+    # Batches between two snapshots of the store; bounds the log replayed at recovery.
+    snapshot_every: int = Field(default=1000, ge=1)
+    # TEST ONLY: the actor exits after this many commits, before replying (0: never).
+    test_crash_after_commits: int = Field(default=0, ge=0)
+
     # Input limits: over them a request gets a 4xx and nothing changes.
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_counters: int = Field(default=1_000_000, ge=1)
@@ -143,6 +154,10 @@ class Settings(BaseSettings):
     def run_dir(self) -> Path:
         """Pids, logs and the Ray token of the processes started from this data dir."""
         return self.data_dir.resolve() / "run"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir.resolve() / "counters.sqlite3"
 
     @property
     def this_node(self) -> NodeSpec:

@@ -23,6 +23,10 @@ class LimitReached(ClusterError):
     """Applying the request would cross a configured bound (distinct counters, value range)."""
 
 
+class KeyReused(ClusterError):
+    """An Idempotency-Key came back with a different request than the one it first named."""
+
+
 class StoreUnavailable(ClusterError):
     """The counter store did not answer before the deadline; the write was applied fully or not
     at all, and a retry with the same Idempotency-Key (or batch id) is safe."""

@@ -23,6 +23,7 @@ from ray.exceptions import ActorUnavailableError, RayError, RayTaskError
 
 from cluster.config import NAMESPACE, Settings
 from cluster.errors import StoreUnavailable
+from cluster.storage import StorageError
 from cluster.store import CounterStore
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class StoreClient:
                 handle = await self._resolve()
                 ref = getattr(handle, method).remote(*args)
                 return await asyncio.wait_for(ref, settings.call_timeout)
+            except StorageError as exc:  # raised in the actor: Ray re-raises it as its cause too
+                raise StoreUnavailable(f"the counter store cannot write: {exc}") from None
             except RayTaskError:
                 raise
             except (ActorUnavailableError, TimeoutError) as exc:
@@ -102,7 +105,7 @@ class StoreClient:
             if remaining <= 0:
                 raise StoreUnavailable(
                     f"the counter store did not answer within {settings.store_deadline:g} s "
-                    f"({type(last_error).__name__}); the request was applied fully or not at all"
+                    f"({_last_line(last_error)}); the request was applied fully or not at all"
                 )
             log.warning("store call %s failed (%r); retrying", method, last_error)
             await asyncio.sleep(min(backoff, remaining))
@@ -137,5 +140,19 @@ class StoreClient:
         return self._handle
 
     def _get_or_create(self) -> Any:
-        options = actor_options()
-        return self._actor_class.options(**options).remote(max_counters=self._settings.max_counters)
+        s = self._settings
+        return self._actor_class.options(**actor_options()).remote(
+            db_path=str(s.db_path),
+            durability=s.durability,
+            max_counters=s.max_counters,
+            dedup_window=s.dedup_window,
+            idempotency_window=s.idempotency_window,
+            snapshot_every=s.snapshot_every,
+            crash_after_commits=s.test_crash_after_commits,
+        )
+
+
+def _last_line(error: BaseException | None) -> str:
+    """The telling line of a Ray error (its message often ends with the cause's traceback)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[-1][:300] if lines else ''}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import BatcherDep, JsonBody, StoreDep
+from api.deps import BatcherDep, IdempotencyKey, JsonBody, StoreDep
 from api.schemas import IncrementIn
 from cluster.errors import NotFound
 
@@ -12,11 +12,11 @@ router = APIRouter(tags=["counters"])
 
 
 @router.post("/metrics")
-async def increment(body: JsonBody, batcher: BatcherDep) -> dict[str, int]:
+async def increment(body: JsonBody, batcher: BatcherDep, key: IdempotencyKey) -> dict[str, int]:
     """Add `increment` to every label; answer each label's value right after this request's
-    increment, once it is applied."""
+    increment, once it is durably applied."""
     request = IncrementIn.model_validate(body)
-    return await batcher.add(request.labels, request.increment)
+    return await batcher.add(request.labels, request.increment, key)
 
 
 @router.get("/metrics")

@@ -140,3 +140,20 @@ def test_bad_input_gets_4xx_and_changes_nothing(
 def test_405_names_every_allowed_method(cluster: Cluster):
     response = httpx.delete(f"{cluster.urls[0]}/metrics", timeout=15)
     assert response.headers["allow"] == "GET, POST"
+
+
+def test_idempotency_key_retry_on_another_node_applies_once(cluster: Cluster):
+    body = {"labels": ["idem"], "increment": 7}
+    key = {"Idempotency-Key": "retry-test-1"}
+    first = httpx.post(f"{cluster.urls[0]}/metrics", json=body, headers=key, timeout=15)
+    again = httpx.post(f"{cluster.urls[2]}/metrics", json=body, headers=key, timeout=15)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert cluster.counters()["idem"] == first.json()["idem"]
+    other = httpx.post(
+        f"{cluster.urls[1]}/metrics", json={"labels": ["idem"], "increment": 8}, headers=key
+    )
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    bad = httpx.post(f"{cluster.urls[1]}/metrics", json=body, headers={"Idempotency-Key": "a b"})
+    assert bad.status_code == 400
+    assert cluster.counters()["idem"] == first.json()["idem"]

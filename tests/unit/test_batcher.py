@@ -10,8 +10,8 @@ from cluster.store import CounterStore
 class SlowStore:
     """A CounterStore behind an apply that waits until released, recording every batch."""
 
-    def __init__(self) -> None:
-        self.store = CounterStore(max_counters=3)
+    def __init__(self, tmp) -> None:
+        self.store = CounterStore(f"{tmp}/c.sqlite3", max_counters=3)
         self.batches: list[tuple[tuple[str, int], int]] = []
         self.release = asyncio.Event()
 
@@ -21,9 +21,9 @@ class SlowStore:
         return self.store.apply_now(batch_id, items)
 
 
-def test_lone_request_is_sent_at_once():
+def test_lone_request_is_sent_at_once(tmp_path):
     async def scenario():
-        fake = SlowStore()
+        fake = SlowStore(tmp_path)
         fake.release.set()
         batcher = Batcher(fake.apply, max_in_flight=1)
         assert await batcher.add(["a", "b"], 2) == {"a": 2, "b": 2}
@@ -32,9 +32,9 @@ def test_lone_request_is_sent_at_once():
     asyncio.run(scenario())
 
 
-def test_requests_waiting_behind_a_call_go_out_as_one_batch():
+def test_requests_waiting_behind_a_call_go_out_as_one_batch(tmp_path):
     async def scenario():
-        fake = SlowStore()
+        fake = SlowStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=1)
         first = asyncio.create_task(batcher.add(["a"], 1))
         await asyncio.sleep(0)
@@ -51,10 +51,10 @@ def test_requests_waiting_behind_a_call_go_out_as_one_batch():
     asyncio.run(scenario())
 
 
-def test_batch_size_is_capped_in_labels():
+def test_batch_size_is_capped_in_labels(tmp_path):
     async def scenario():
-        fake = SlowStore()
-        fake.store = CounterStore()
+        fake = SlowStore(tmp_path)
+        fake.store = CounterStore(f"{tmp_path}/d.sqlite3")
         batcher = Batcher(fake.apply, max_in_flight=1, max_batch_labels=4)
         tasks = [asyncio.create_task(batcher.add(["a", "b"], 1)) for _ in range(5)]
         await asyncio.sleep(0)
@@ -65,9 +65,9 @@ def test_batch_size_is_capped_in_labels():
     asyncio.run(scenario())
 
 
-def test_refused_item_fails_only_its_own_request():
+def test_refused_item_fails_only_its_own_request(tmp_path):
     async def scenario():
-        fake = SlowStore()
+        fake = SlowStore(tmp_path)
         fake.release.set()
         batcher = Batcher(fake.apply)
         ok, refused = await asyncio.gather(
@@ -79,7 +79,7 @@ def test_refused_item_fails_only_its_own_request():
     asyncio.run(scenario())
 
 
-def test_store_failure_reaches_every_waiter_and_batcher_recovers():
+def test_store_failure_reaches_every_waiter_and_batcher_recovers(tmp_path):
     async def scenario():
         calls = 0
 
@@ -88,7 +88,7 @@ def test_store_failure_reaches_every_waiter_and_batcher_recovers():
             calls += 1
             if calls == 1:
                 raise StoreUnavailable("down")
-            return CounterStore().apply_now(batch_id, items)
+            return CounterStore(f"{tmp_path}/c.sqlite3").apply_now(batch_id, items)
 
         batcher = Batcher(apply)
         with pytest.raises(StoreUnavailable):
@@ -98,9 +98,9 @@ def test_store_failure_reaches_every_waiter_and_batcher_recovers():
     asyncio.run(scenario())
 
 
-def test_drain_waits_for_in_flight_batches():
+def test_drain_waits_for_in_flight_batches(tmp_path):
     async def scenario():
-        fake = SlowStore()
+        fake = SlowStore(tmp_path)
         batcher = Batcher(fake.apply)
         task = asyncio.create_task(batcher.add(["a"], 1))
         await asyncio.sleep(0)

@@ -1,54 +1,97 @@
 import asyncio
 
+import pytest
+
 from cluster.store import MAX_VALUE, CounterStore
 
 
-def test_apply_returns_each_labels_new_value():
-    store = CounterStore()
-    assert store.apply_now(("n", 1), [(["a", "b"], 10), (["a"], 5)]) == [[10, 10], [15]]
-    assert asyncio.run(store.read()) == {"a": 15, "b": 10}
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "counters.sqlite3")
 
 
-def test_label_listed_twice_is_incremented_twice():
-    store = CounterStore()
-    assert store.apply_now(("n", 1), [(["a", "a"], 3)]) == [[6, 6]]
+def read(store, labels=None):
+    return asyncio.run(store.read(labels))
 
 
-def test_repeated_batch_id_is_applied_once_and_answered_the_same():
-    store = CounterStore()
-    first = store.apply_now(("n", 1), [(["a"], 1)])
-    again = store.apply_now(["n", 1], [(["a"], 1)])  # Ray may turn the tuple into a list
-    assert again == first == [[1]]
-    assert asyncio.run(store.read()) == {"a": 1}
+def test_apply_returns_each_labels_new_value(db):
+    store = CounterStore(db)
+    assert store.apply_now(("n", 1), [(["a", "b"], 10, None), (["a"], 5, None)]) == [
+        [10, 10],
+        [15],
+    ]
+    assert read(store) == {"a": 15, "b": 10}
 
 
-def test_dedup_window_forgets_oldest_ids():
-    store = CounterStore(dedup_window=2)
-    for seq in (1, 2, 3):
-        store.apply_now(("n", seq), [(["a"], 1)])
-    store.apply_now(("n", 1), [(["a"], 1)])  # outside the window: applied again
-    assert asyncio.run(store.read()) == {"a": 4}
+def test_label_listed_twice_is_incremented_twice(db):
+    assert CounterStore(db).apply_now(("n", 1), [(["a", "a"], 3, None)]) == [[6, 6]]
 
 
-def test_item_over_counter_limit_is_refused_alone():
-    store = CounterStore(max_counters=2)
-    results = store.apply_now(("n", 1), [(["a", "b"], 1), (["c"], 1), (["a"], 1)])
+def test_repeated_batch_id_is_applied_once(db):
+    store = CounterStore(db)
+    assert store.apply_now(("n", 1), [(["a"], 1, None)]) == [[1]]
+    assert store.apply_now(["n", 1], [(["a"], 1, None)]) == [[1]]  # Ray may make it a list
+    assert read(store) == {"a": 1}
+
+
+def test_repeated_batch_id_is_recognised_after_restart(db):
+    CounterStore(db).apply_now(("n", 1), [(["a"], 1, None)])
+    again = CounterStore(db)
+    again.apply_now(("n", 1), [(["a"], 1, None)])
+    assert read(again) == {"a": 1}
+
+
+def test_state_and_epoch_survive_restart(db):
+    first = CounterStore(db, snapshot_every=3)
+    for seq in range(1, 8):
+        first.apply_now(("n", seq), [(["a", f"l{seq}"], seq, None)])
+    state = read(first)
+    second = CounterStore(db)
+    assert read(second) == state and state["a"] == sum(range(1, 8))
+    assert asyncio.run(_epoch(second)) == 2
+
+
+async def _epoch(store):
+    return store._epoch
+
+
+def test_idempotency_key_returns_first_answer_and_applies_once(db):
+    store = CounterStore(db)
+    first = store.apply_now(("n", 1), [(["a"], 5, "k1"), (["a"], 5, "k1")])
+    assert first == [[5], [5]]
+    store.apply_now(("n", 2), [(["a"], 1, None)])
+    assert CounterStore(db).apply_now(("m", 1), [(["a"], 5, "k1")]) == [[5]]
+    assert read(store) == {"a": 6}
+
+
+def test_idempotency_key_reused_for_other_request_is_refused(db):
+    store = CounterStore(db)
+    store.apply_now(("n", 1), [(["a"], 5, "k1")])
+    result = store.apply_now(("n", 2), [(["a"], 6, "k1")])
+    assert result[0]["error"] == "key_reused"
+    assert read(store) == {"a": 5}
+
+
+def test_item_over_counter_limit_is_refused_alone(db):
+    store = CounterStore(db, max_counters=2)
+    results = store.apply_now(("n", 1), [(["a", "b"], 1, None), (["c"], 1, None), (["a"], 1, None)])
     assert results[0] == [1, 1]
-    assert isinstance(results[1], str) and "limit is 2" in results[1]
+    assert results[1]["error"] == "limit" and "limit is 2" in results[1]["detail"]
     assert results[2] == [2]
-    assert asyncio.run(store.read()) == {"a": 2, "b": 1}
+    assert read(store) == {"a": 2, "b": 1}
 
 
-def test_overflowing_increment_is_refused_and_changes_nothing():
-    store = CounterStore()
-    store.apply_now(("n", 1), [(["a"], MAX_VALUE)])
-    results = store.apply_now(("n", 2), [(["b", "a"], 1)])
-    assert isinstance(results[0], str) and "'a'" in results[0]
-    assert asyncio.run(store.read()) == {"a": MAX_VALUE}
+def test_overflowing_increment_is_refused_and_changes_nothing(db):
+    store = CounterStore(db)
+    store.apply_now(("n", 1), [(["a"], MAX_VALUE, None)])
+    results = store.apply_now(("n", 2), [(["b", "a"], 1, None)])
+    assert results[0]["error"] == "limit" and "'a'" in results[0]["detail"]
+    assert read(store) == {"a": MAX_VALUE}
+    assert read(CounterStore(db)) == {"a": MAX_VALUE}
 
 
-def test_read_subset_returns_only_existing_labels():
-    store = CounterStore()
-    store.apply_now(("n", 1), [(["w"], 50)])
-    assert asyncio.run(store.read(["w", "z"])) == {"w": 50}
-    assert asyncio.run(store.read(["e", "f"])) == {}
+def test_read_subset_returns_only_existing_labels(db):
+    store = CounterStore(db)
+    store.apply_now(("n", 1), [(["w"], 50, None)])
+    assert read(store, ["w", "z"]) == {"w": 50}
+    assert read(store, ["e", "f"]) == {}
