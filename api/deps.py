@@ -16,19 +16,19 @@ from cluster.errors import InvalidInput
 from cluster.handle import StoreClient
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _store(request: Request) -> StoreClient:
+async def _store(request: Request) -> StoreClient:
     return request.app.state.store
 
 
-def _batcher(request: Request) -> Batcher:
+async def _batcher(request: Request) -> Batcher:
     return request.app.state.batcher
 
 
-def _discovery(request: Request) -> Discovery:
+async def _discovery(request: Request) -> Discovery:
     return request.app.state.discovery
 
 
@@ -78,7 +78,7 @@ JsonBody = Annotated[Any, Depends(_json_body)]
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
-def _idempotency_key(request: Request) -> str | None:
+async def _idempotency_key(request: Request) -> str | None:
     """The optional `Idempotency-Key` header: a client retrying with the same key (within
     `idempotency_window`) gets the first answer, and the request is not applied again."""
     key = request.headers.get("idempotency-key")

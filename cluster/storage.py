@@ -17,7 +17,6 @@ This module is pure: no Ray, no asyncio; the actor calls it.
 from __future__ import annotations
 
 import sqlite3
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -49,8 +48,8 @@ class Recovered:
     applied: dict[BatchId, float]
     idempotency: dict[str, tuple[Any, Any, float]]
     epoch: int
+    replayed: set[str]  # labels changed in the log since the last snapshot
     log_rows: int
-    seconds: float = 0.0
 
 
 @dataclass
@@ -73,13 +72,15 @@ class Storage:
 
     def load(self) -> Recovered:
         """Everything committed so far, and a new epoch (committed before returning)."""
-        started = time.perf_counter()
         try:
             db = self._db
             counts = dict(db.execute("SELECT label, value FROM counters"))
             log_rows = 0
+            replayed: set[str] = set()
             for (changes,) in db.execute("SELECT changes FROM log ORDER BY id"):
-                counts.update(orjson.loads(changes))
+                values = orjson.loads(changes)
+                counts.update(values)
+                replayed.update(values)
                 log_rows += 1
             applied = {(inc, seq): at for inc, seq, at in db.execute("SELECT * FROM applied")}
             idempotency = {
@@ -91,9 +92,7 @@ class Storage:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
         except (sqlite3.DatabaseError, orjson.JSONDecodeError) as exc:
             raise StorageError(f"{self.path}: the counter store is corrupt: {exc}") from exc
-        return Recovered(
-            counts, applied, idempotency, epoch, log_rows, time.perf_counter() - started
-        )
+        return Recovered(counts, applied, idempotency, epoch, replayed, log_rows)
 
     def commit(
         self,

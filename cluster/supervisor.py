@@ -10,11 +10,14 @@ Exit codes: 0 done, 1 bad configuration or usage, 3 something could not start.
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +35,7 @@ _STABLE_AFTER = 60.0  # a process that ran this long before dying restarts with 
 
 
 def say(message: str) -> None:
-    typer.echo(f"{time.strftime('%H:%M:%S')} {message}", err=False)
+    typer.echo(f"{time.strftime('%H:%M:%S')} {message}")
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Child:
     started: float = 0.0
     backoff: float = 0.0
     restart_at: float | None = None
-    restarts: int = field(default=0)
+    restarts: int = 0
 
     def start(self) -> None:
         self.proc = P.spawn(self.argv, self.env, self.log)
@@ -76,16 +79,16 @@ class Supervisor:
         ]
 
     def save(self) -> None:
-        procs = {SUPERVISOR: P.Recorded.of(_own_pid())}
+        procs = {SUPERVISOR: P.Recorded.of(os.getpid())}
         for child in (self.head, *self.nodes):
             rec = child.record()
             if rec:
                 procs[child.name] = rec
         self.state.write(procs)
 
-    def run(self) -> int:
-        link = self.settings.run_dir / "ray"
-        if not link.exists():
+    def run(self) -> None:
+        link = self.settings.run_dir / "ray"  # where Ray's own logs are, for a person
+        if not link.is_symlink():
             link.symlink_to(P.ray_temp_dir(self.settings.run_dir))
         try:
             self.start_head()
@@ -97,7 +100,6 @@ class Supervisor:
                 self.watch()
         finally:
             self.shutdown()
-        return 0
 
     def start_head(self) -> None:
         self.head.start()
@@ -157,14 +159,11 @@ class Supervisor:
             t.join()
         say("stopping Ray head")
         self._stop_child(self.head)
+        # Ray's session files (sockets, its own logs) are of no use once it stopped; ours stay.
+        shutil.rmtree(P.ray_temp_dir(self.settings.run_dir), ignore_errors=True)
+        (self.settings.run_dir / "ray").unlink(missing_ok=True)
         self.state.remove()
         say("stopped")
-
-
-def _own_pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def _load() -> Settings:
@@ -214,8 +213,6 @@ def _prepare(settings: Settings) -> None:
 @app.command()
 def run() -> None:
     """Start the Ray head and every node in the foreground; Ctrl-C stops them all."""
-    import signal
-
     settings = _load()
     _prepare(settings)
     supervisor = Supervisor(settings)

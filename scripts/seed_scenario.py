@@ -28,7 +28,7 @@ class Scenario:
         got = response.json() if response.content else None
         ok = response.status_code == status and (body is None or got == body)
         mark = "PASS" if ok else "FAIL"
-        typer.echo(f"$ {shown}\n{response.status_code} {response.text}\n[{mark}]", err=False)
+        typer.echo(f"$ {shown}\n{response.status_code} {response.text}\n[{mark}]")
         if not ok:
             typer.echo(f"  expected {status} {orjson.dumps(body).decode() if body else ''}")
             self.failures += 1

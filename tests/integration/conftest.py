@@ -4,13 +4,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.cluster import Cluster
+from cluster.local import LocalCluster
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One running cluster shared by the tests that do not need a fresh one."""
-    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    c = LocalCluster(tmp_path_factory.mktemp("cluster"))
     c.start()
     try:
         yield c
@@ -19,12 +19,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def make_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Cluster]]:
+def make_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalCluster]]:
     """Fresh, not yet started clusters; each is stopped at the end of the test."""
-    made: list[Cluster] = []
+    made: list[LocalCluster] = []
 
-    def make(**kwargs) -> Cluster:
-        c = Cluster(tmp_path_factory.mktemp("fresh"), **kwargs)
+    def make(**kwargs) -> LocalCluster:
+        c = LocalCluster(tmp_path_factory.mktemp("fresh"), **kwargs)
         made.append(c)
         return c
 

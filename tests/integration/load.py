@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.integration.cluster import Cluster
+from cluster.local import LocalCluster
 
 
 @dataclass
 class Load:
-    cluster: Cluster
+    cluster: LocalCluster
     clients: int = 8
     requests: int = 150  # per client
     prefix: str = "fault"

@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.integration.cluster import ROOT, Cluster
+from cluster.local import ROOT, LocalCluster
 
 pytestmark = pytest.mark.integration
 
 
-def test_seed_scenario_passes_on_fresh_and_on_existing_data(cluster: Cluster):
+def test_seed_scenario_passes_on_fresh_and_on_existing_data(cluster: LocalCluster):
     ports = ",".join(map(str, cluster.ports))
     for _ in range(2):
         done = subprocess.run(
@@ -28,7 +28,7 @@ def test_seed_scenario_passes_on_fresh_and_on_existing_data(cluster: Cluster):
         assert "scenario OK" in done.stdout
 
 
-def test_concurrent_posts_add_up_exactly(cluster: Cluster):
+def test_concurrent_posts_add_up_exactly(cluster: LocalCluster):
     threads, per_thread = 20, 200
     before = cluster.counters()
 
@@ -57,7 +57,7 @@ def test_concurrent_posts_add_up_exactly(cluster: Cluster):
         assert cluster.get(node, "/metrics").json()["load_all"] == after["load_all"]
 
 
-def test_query_trims_parts_and_empty_means_all(cluster: Cluster):
+def test_query_trims_parts_and_empty_means_all(cluster: LocalCluster):
     cluster.post(0, ["q_one", "q_two"], 3).raise_for_status()
     assert cluster.get(1, "/metrics/query?expression= q_one , q_two,,").json() == {
         "q_one": 3,
@@ -68,7 +68,7 @@ def test_query_trims_parts_and_empty_means_all(cluster: Cluster):
     assert {"q_one", "q_two"} <= everything.keys()
 
 
-def test_duplicate_label_in_one_request_counts_twice(cluster: Cluster):
+def test_duplicate_label_in_one_request_counts_twice(cluster: LocalCluster):
     response = cluster.post(0, ["dup_x", "dup_x"], 5)
     assert response.json() == {"dup_x": 10}
 
@@ -124,7 +124,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("method", "path", "body", "headers", "status"), BAD_INPUT)
 def test_bad_input_gets_4xx_and_changes_nothing(
-    cluster: Cluster, method, path, body, headers, status
+    cluster: LocalCluster, method, path, body, headers, status
 ):
     before = cluster.counters()
     response = httpx.request(
@@ -137,12 +137,12 @@ def test_bad_input_gets_4xx_and_changes_nothing(
     assert cluster.get(1, "/health").status_code == 200
 
 
-def test_405_names_every_allowed_method(cluster: Cluster):
+def test_405_names_every_allowed_method(cluster: LocalCluster):
     response = httpx.delete(f"{cluster.urls[0]}/metrics", timeout=15)
     assert response.headers["allow"] == "GET, POST"
 
 
-def test_idempotency_key_retry_on_another_node_applies_once(cluster: Cluster):
+def test_idempotency_key_retry_on_another_node_applies_once(cluster: LocalCluster):
     body = {"labels": ["idem"], "increment": 7}
     key = {"Idempotency-Key": "retry-test-1"}
     first = httpx.post(f"{cluster.urls[0]}/metrics", json=body, headers=key, timeout=15)

@@ -8,24 +8,24 @@ import signal
 
 import pytest
 
+from cluster.local import LocalCluster
 from tests.conftest import wait_for
-from tests.integration.cluster import Cluster
 from tests.integration.load import Load
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def assert_exact(cluster: Cluster, load: Load, before: dict[str, int]) -> None:
+def assert_exact(cluster: LocalCluster, load: Load, before: dict[str, int]) -> None:
     after = cluster.counters()
     for label, sent in load.acked.items():
         assert after.get(label, 0) - before.get(label, 0) == sent, label
 
 
-def actor_pid(cluster: Cluster) -> int:
+def actor_pid(cluster: LocalCluster) -> int:
     return cluster.get(0, "/health").json()["actor"]["pid"]
 
 
-def test_actor_kill_under_load_loses_and_doubles_nothing(cluster: Cluster):
+def test_actor_kill_under_load_loses_and_doubles_nothing(cluster: LocalCluster):
     cluster.post(0, ["warm"], 1).raise_for_status()
     epoch = cluster.get(0, "/health").json()["actor"]["epoch"]
     before = cluster.counters()
@@ -50,7 +50,7 @@ def test_crash_right_after_commit_is_not_counted_twice(make_cluster):
     assert cluster.get(0, "/health").json()["actor"]["epoch"] >= 3, "the switch fired < 2 times"
 
 
-def test_node_kill_under_load_other_nodes_serve(cluster: Cluster):
+def test_node_kill_under_load_other_nodes_serve(cluster: LocalCluster):
     before = cluster.counters()
     load = Load(cluster, prefix="killnode")
     load.start()

@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from cluster.local import ROOT, LocalCluster, sessions_alive
 from tests.conftest import wait_for
-from tests.integration.cluster import ROOT, Cluster, sessions_alive
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def healthy(cluster: Cluster) -> bool:
+def healthy(cluster: LocalCluster) -> bool:
     return all(cluster.get(i, "/health").status_code == 200 for i in range(cluster.nodes))
 
 
@@ -87,7 +87,7 @@ def test_start_refuses_ports_in_use(make_cluster):
     assert str(cluster.ports[1]) in done.stderr
 
 
-def test_killed_node_is_reported_down_while_others_serve(cluster: Cluster):
+def test_killed_node_is_reported_down_while_others_serve(cluster: LocalCluster):
     victim = cluster.names[2]
     os.kill(cluster.pids()[victim], signal.SIGKILL)
 
@@ -106,7 +106,7 @@ def test_killed_node_is_reported_down_while_others_serve(cluster: Cluster):
     assert cluster.get(2, "/metrics").json()["while_down"] == before + 20
 
 
-def test_sigterm_drains_in_flight_requests(cluster: Cluster):
+def test_sigterm_drains_in_flight_requests(cluster: LocalCluster):
     """Every request a node answered 200 before SIGTERM counts; none gets a 5xx."""
     victim = cluster.names[0]
     before = cluster.counters().get("drain", 0)

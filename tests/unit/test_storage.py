@@ -15,7 +15,7 @@ def test_commit_then_load_replays_log_over_snapshot(tmp_path):
     storage.close()
     recovered = Storage(path).load()
     assert recovered.counts == {"a": 5, "b": 1}
-    assert recovered.log_rows == 1
+    assert recovered.replayed == {"a"} and recovered.log_rows == 1
     assert set(recovered.applied) == {("n", 1), ("n", 2)}
     assert recovered.idempotency["k"][:2] == (["x"], [5])
     assert recovered.epoch == 2
@@ -29,7 +29,7 @@ def test_snapshot_forgets_old_ids_and_keys(tmp_path):
     recovered = storage.load()
     assert list(recovered.applied) == [("n", 2)]
     assert list(recovered.idempotency) == ["new"]
-    assert recovered.counts == {"a": 2} and recovered.log_rows == 0
+    assert recovered.counts == {"a": 2} and recovered.replayed == set()
 
 
 def test_same_batch_id_twice_is_an_error_and_changes_nothing(tmp_path):

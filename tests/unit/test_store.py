@@ -95,3 +95,15 @@ def test_read_subset_returns_only_existing_labels(db):
     store.apply_now(("n", 1), [(["w"], 50, None)])
     assert read(store, ["w", "z"]) == {"w": 50}
     assert read(store, ["e", "f"]) == {}
+
+
+def test_log_replayed_at_restart_is_folded_at_the_next_threshold(db):
+    first = CounterStore(db, snapshot_every=4)
+    for seq in range(1, 4):  # three log rows, below the threshold
+        first.apply_now(("n", seq), [([f"l{seq}"], 1, None)])
+    second = CounterStore(db, snapshot_every=4)
+    assert second._storage.load().log_rows == 3
+    second.apply_now(("n", 4), [(["l4"], 1, None)])  # the fourth row triggers the fold
+    recovered = second._storage.load()
+    assert recovered.log_rows == 0
+    assert recovered.counts == {"l1": 1, "l2": 1, "l3": 1, "l4": 1}

@@ -1,4 +1,5 @@
-"""A real cluster for tests: ./run.sh start on free ports with its own data dir; stop by pid."""
+"""A throwaway cluster for tests and benchmarks: `./run.sh start` on free ports with its own
+data dir, stopped by pid with `./run.sh stop`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BLOCK = 80  # Ray uses base .. base+69; nodes listen on base+75..
 
 
@@ -35,7 +36,7 @@ def free_port_block() -> int:
 
 
 @dataclass
-class Cluster:
+class LocalCluster:
     data_dir: Path
     nodes: int = 3
     extra_env: dict[str, str] = field(default_factory=dict)
