@@ -8,7 +8,7 @@ bash scripts/bootstrap.sh
 host="${SCENARIO_HOST:-127.0.0.1}"
 ports="${SCENARIO_PORTS:-4000,4001,4002}"
 
-scenario=("${scenario[@]}")
+scenario=(.venv/bin/python scripts/seed_scenario.py --host "$host" --ports "$ports")
 
 if ! "${scenario[@]}" --probe; then
     data_dir="$(mktemp -d -t metrics-scenario.XXXXXX)"
