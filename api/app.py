@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator
 
@@ -26,8 +27,9 @@ def create_app(settings: Settings) -> FastAPI:
         connect_ray(settings)
         store = StoreClient(settings)
         batcher = Batcher(
-            lambda batch_id, items: store.call("apply", batch_id, items),
+            lambda batch_id, merged, items: store.call("apply", batch_id, merged, items),
             max_in_flight=settings.max_in_flight,
+            max_batch_age=settings.max_batch_age,
             max_batch_labels=settings.max_batch_labels,
         )
         peers = [n for n in settings.nodes if n.name != settings.node_name]
@@ -38,6 +40,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.batcher = batcher
         app.state.discovery = discovery
         app.state.started = time.monotonic()
+        # Ray and the app leave ~1M long-lived objects; a full collection walking them paused a
+        # node for up to 290 ms under load (measured). Frozen, they are never scanned again.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

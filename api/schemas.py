@@ -36,3 +36,11 @@ class IncrementIn(BaseModel):
 
     labels: list[Label] = Field(min_length=1, max_length=MAX_LABELS_PER_REQUEST)
     increment: int = Field(ge=0, le=MAX_VALUE)
+
+
+class BatchIn(BaseModel):
+    """`POST /metrics/batch`: many increments, applied all together or not at all."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    items: list[IncrementIn] = Field(min_length=1)

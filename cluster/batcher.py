@@ -1,99 +1,186 @@
 """Node-side group commit of increments.
 
-A request's increment joins the open batch. A batch goes out as one actor call as soon as fewer
-than `max_in_flight` calls are running, so a lone request waits for nothing, and a busy node sends
-few big batches instead of many small ones. Every batch carries an id (node incarnation, sequence)
-that stays the same across retries, so the actor applies it at most once.
+A request joins the open batch. The batch goes to the actor as one call:
+- at once when no call is in flight, so a lone request waits for nothing;
+- while some (fewer than `max_in_flight`) are in flight, once it holds `max_batch_labels` labels
+  or its oldest request has waited `max_batch_age` seconds;
+- never while `max_in_flight` calls are in flight: it grows until one returns.
+Requests without an Idempotency-Key are merged per label (a busy node sends one number per
+label, not one per request) and each still gets the values right after its own increment.
 
-A request's future resolves only after the actor has applied its batch; it fails with the
-store's error if the batch could not be applied before the deadline (then nothing of it was).
+Every batch carries an id (node incarnation, sequence) that stays the same across retries, so the
+actor applies it at most once. A request's future resolves only after the actor has durably
+applied its batch; it fails with the store's error if the batch could not be applied before the
+deadline (then nothing of it was).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
 
 from cluster.errors import ClusterError, KeyReused, LimitReached
-from cluster.store import BatchId, Item, ItemResult
+from cluster.store import BatchId, Item, ItemResult, Pair, Refusal, Values, totals
 
 _REFUSALS: dict[str, type[ClusterError]] = {"limit": LimitReached, "key_reused": KeyReused}
 
-ApplyFn = Callable[[BatchId, list[Item]], Awaitable[list[ItemResult]]]
+ApplyFn = Callable[
+    [BatchId, dict[str, int], list[Item]], Awaitable[tuple[Values | Refusal, list[ItemResult]]]
+]
+
+
+@dataclass
+class _Entry:
+    """One request: its increments, its key, and the future its handler awaits."""
+
+    pairs: list[Pair]
+    key: str | None
+    future: asyncio.Future[Values]
+    adds: Counter[str] = field(init=False)  # label -> total increment
+    since: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.adds = totals(self.pairs)
 
 
 class Batcher:
-    def __init__(self, apply: ApplyFn, max_in_flight: int = 2, max_batch_labels: int = 20_000):
+    def __init__(
+        self,
+        apply: ApplyFn,
+        max_in_flight: int = 2,
+        max_batch_labels: int = 20_000,
+        max_batch_age: float = 0.002,
+    ) -> None:
         self._apply = apply
         self._max_in_flight = max_in_flight
         self._max_batch_labels = max_batch_labels
+        self._max_batch_age = max_batch_age
         # A new incarnation per process: sequences restart at 0 without colliding with old ids.
         self._incarnation = uuid.uuid4().hex
         self._seq = 0
-        self._pending: list[tuple[Item, asyncio.Future[list[int]]]] = []
+        self._pending: list[_Entry] = []
+        self._pending_labels = 0
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def add(
-        self, labels: list[str], increment: int, key: str | None = None
-    ) -> dict[str, int]:
-        """Increment every label; return each label's value right after this increment.
-        With an Idempotency-Key `key`, a repeat gets the first answer and changes nothing."""
-        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._pending.append(((labels, increment, key), future))
+    async def add(self, pairs: list[Pair], key: str | None = None) -> Values:
+        """Apply one request's increments (all or none); return each touched label's value right
+        after them. With an Idempotency-Key, a repeat gets the first answer, changing nothing."""
+        entry = _Entry(pairs, key, asyncio.get_running_loop().create_future())
+        self._pending.append(entry)
+        self._pending_labels += len(entry.adds)
         self._dispatch()
-        values = await future
-        return dict(zip(labels, values, strict=True))
+        return await entry.future
 
     async def drain(self) -> None:
-        """Wait until every accepted increment has been answered (shutdown)."""
+        """Wait until every accepted request has been answered (shutdown)."""
         while self._in_flight or self._pending:
-            self._dispatch()
+            self._dispatch(force=True)
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, force: bool = False) -> None:
         while self._pending and len(self._in_flight) < self._max_in_flight:
-            batch = self._take_batch()
+            due = (
+                force
+                or not self._in_flight
+                or self._pending_labels >= self._max_batch_labels
+                or time.monotonic() - self._pending[0].since >= self._max_batch_age
+            )
+            if not due:
+                if self._timer is None:
+                    self._timer = asyncio.get_running_loop().call_later(
+                        self._max_batch_age, self._on_timer
+                    )
+                return
             self._seq += 1
-            task = asyncio.create_task(self._send((self._incarnation, self._seq), batch))
+            task = asyncio.create_task(self._send((self._incarnation, self._seq), self._take()))
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
 
-    def _take_batch(self) -> list[tuple[Item, asyncio.Future[list[int]]]]:
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._dispatch()
+
+    def _take(self) -> list[_Entry]:
         count = size = 0
-        for item, _ in self._pending:
+        for entry in self._pending:
             count += 1
-            size += len(item[0])
+            size += len(entry.adds)
             if size >= self._max_batch_labels:
                 break
         batch, self._pending = self._pending[:count], self._pending[count:]
+        self._pending_labels -= size
         return batch
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         self._dispatch()
 
-    async def _send(
-        self, batch_id: BatchId, batch: list[tuple[Item, asyncio.Future[list[int]]]]
-    ) -> None:
+    async def _send(self, batch_id: BatchId, batch: list[_Entry]) -> None:
+        keyed = [e for e in batch if e.key is not None]
+        merged_entries = [e for e in batch if e.key is None]
+        if len(merged_entries) == 1:  # a lone (often bulk) request: nothing to merge
+            merged = merged_entries[0].adds
+        else:
+            merged = Counter()
+            for entry in merged_entries:
+                merged.update(entry.adds)
         try:
-            results = await self._apply(batch_id, [item for item, _ in batch])
+            merged_values, results = await self._apply(
+                batch_id, dict(merged), [(e.pairs, e.key) for e in keyed]
+            )
         except Exception as exc:  # every waiter must learn the batch's fate
-            for _, future in batch:
-                _settle(future, exception=exc)
+            _settle_all(batch, exc)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            if isinstance(result, dict):
-                _settle(future, exception=_REFUSALS[result["error"]](result["detail"]))
-            else:
-                _settle(future, result=result)
+        _settle_each(keyed, results)
+        if not merged_entries:
+            return
+        if isinstance(merged_values, dict):
+            _settle_merged(merged_entries, merged_values)
+            return
+        # Refused as a whole (a limit): apply request by request, so that only the requests
+        # that cross the limit fail.
+        self._seq += 1
+        try:
+            _, singles = await self._apply(
+                (self._incarnation, self._seq), {}, [(e.pairs, None) for e in merged_entries]
+            )
+        except Exception as exc:
+            _settle_all(merged_entries, exc)
+            return
+        _settle_each(merged_entries, singles)
 
 
-def _settle(future: asyncio.Future[Any], *, result: Any = None, exception: Exception | None = None):
+def _settle_all(entries: list[_Entry], exc: Exception) -> None:
+    for entry in entries:
+        _settle(entry.future, exc)
+
+
+def _settle_each(entries: list[_Entry], results: list[ItemResult]) -> None:
+    for entry, result in zip(entries, results, strict=True):
+        _settle(entry.future, result)
+
+
+def _settle_merged(entries: list[_Entry], final: Values) -> None:
+    """Each request's values right after its own increments: the batch's final values minus
+    what the requests after it (in arrival order) added."""
+    later: Counter[str] = Counter()
+    for entry in reversed(entries):
+        _settle(entry.future, {label: final[label] - later[label] for label in entry.adds})
+        later.update(entry.adds)
+
+
+def _settle(future: asyncio.Future[Values], outcome: ItemResult | Exception) -> None:
     if future.done():  # the request was cancelled (client went away); the batch still counts
         return
-    if exception is not None:
-        future.set_exception(exception)
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    elif isinstance(outcome, tuple):
+        kind, detail = outcome
+        future.set_exception(_REFUSALS[kind](detail))
     else:
-        future.set_result(result)
+        future.set_result(outcome)

@@ -97,10 +97,14 @@ class Settings(BaseSettings):
 
     # Input limits: over them a request gets a 4xx and nothing changes.
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_batch_body_bytes: int = Field(default=32 << 20, ge=1024)  # POST /metrics/batch
+    max_batch_items: int = Field(default=10_000, ge=1)
     max_counters: int = Field(default=1_000_000, ge=1)
 
     # Group commit: at most this many actor calls in flight per node, each at most this big.
     max_in_flight: int = Field(default=2, ge=1)
+    # While a call is in flight, the next batch waits for it unless it is this old (seconds).
+    max_batch_age: float = Field(default=0.02, gt=0)
     max_batch_labels: int = Field(default=20_000, ge=1)
 
     # One actor call attempt gives up after call_timeout; a request after store_deadline (503).

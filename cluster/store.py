@@ -17,6 +17,7 @@ This module does not import Ray at load time: unit tests drive the class directl
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections import Counter
@@ -27,11 +28,11 @@ from cluster.storage import BatchId, Durability, Storage
 
 MAX_VALUE = 2**63 - 1
 
-# labels, increment, Idempotency-Key (or None)
-Item = tuple[list[str], int, str | None]
-# New value of each label of the item, in the item's order; or why it was refused:
-# {"error": "limit" | "key_reused", "detail": "..."}.
-ItemResult = list[int] | dict[str, str]
+Pair = tuple[list[str], int]  # labels, increment
+Item = tuple[list[Pair], str | None]  # one request (all or nothing), its Idempotency-Key
+Values = dict[str, int]  # each touched label's value right after the request
+Refusal = tuple[str, str]  # ("limit" | "key_reused", detail): nothing was applied
+ItemResult = Values | Refusal
 
 
 class CounterStore:
@@ -71,28 +72,40 @@ class CounterStore:
         if self._log_rows >= self._snapshot_every:
             self._snapshot()
         self._recovery["seconds"] = round(time.perf_counter() - started, 4)
+        # Long-lived objects (Ray's, the recovered state) out of the collector's way: a full
+        # collection over them stalls every caller (see api/app.py).
+        gc.collect()
+        gc.freeze()
 
-    async def apply(self, batch_id: BatchId, items: list[Item]) -> list[ItemResult]:
-        return self.apply_now(batch_id, items)
+    async def apply(
+        self, batch_id: BatchId, merged: dict[str, int], items: list[Item]
+    ) -> tuple[Values | Refusal, list[ItemResult]]:
+        return self.apply_now(batch_id, merged, items)
 
-    def apply_now(self, batch_id: BatchId, items: list[Item]) -> list[ItemResult]:
+    def apply_now(
+        self, batch_id: BatchId, merged: dict[str, int], items: list[Item]
+    ) -> tuple[Values | Refusal, list[ItemResult]]:
+        """Apply `items` one by one (each all or nothing), then the `merged` increments of
+        requests without a key (all or nothing together); one commit for the whole batch."""
         batch_id = tuple(batch_id)  # Ray may hand a tuple back as a list
         if batch_id in self._applied:
-            return [self._repeat(labels, key) for labels, _, key in items]
+            current = {label: self._counts.get(label, 0) for label in merged}
+            return current, [self._repeat(pairs, key) for pairs, key in items]
         now = time.time()
         stage = _Stage(self._counts, self._max_counters)
         answers: dict[str, tuple[Any, Any]] = {}
         results: list[ItemResult] = []
-        for labels, increment, key in items:
-            request = [labels, increment]
+        for pairs, key in items:
+            request = _canonical(pairs)
             earlier = None if key is None else (answers.get(key) or self._keys.get(key))
             if earlier is not None:
                 results.append(earlier[1] if earlier[0] == request else _key_reused(key))
                 continue
-            result = stage.add(labels, increment)
-            if key is not None and isinstance(result, list):
+            result = stage.add(totals(pairs))
+            if key is not None and isinstance(result, dict):
                 answers[key] = (request, result)
             results.append(result)
+        merged_result = stage.add(merged)
         self._storage.commit(batch_id, stage.changes, answers, now)
         # Only now, with the batch on disk, does memory change: a failed write leaves no trace.
         self._counts.update(stage.changes)
@@ -106,12 +119,12 @@ class CounterStore:
             os._exit(17)
         if self._log_rows >= self._snapshot_every:
             self._snapshot()
-        return results
+        return merged_result, results
 
-    def _repeat(self, labels: list[str], key: str | None) -> ItemResult:
+    def _repeat(self, pairs: list[Pair], key: str | None) -> ItemResult:
         if key is not None and key in self._keys:
             return self._keys[key][1]
-        return [self._counts.get(label, 0) for label in labels]
+        return {label: self._counts.get(label, 0) for label in totals(pairs)}
 
     def _snapshot(self) -> None:
         now = time.time()
@@ -156,29 +169,44 @@ class _Stage:
         self._new = 0
         self.changes: dict[str, int] = {}
 
-    def add(self, labels: list[str], increment: int) -> ItemResult:
-        # A label listed twice is incremented twice, as in the original counter.
-        adds = Counter(labels)
-        current = {label: self.changes.get(label, self._counts.get(label)) for label in adds}
+    def add(self, adds: dict[str, int]) -> Values | Refusal:
+        """Add `adds` (label -> increment) entirely, or refuse and change nothing."""
+        changes, counts = self.changes, self._counts
+        current = {label: changes.get(label, counts.get(label)) for label in adds}
         new = sum(1 for value in current.values() if value is None)
-        if len(self._counts) + self._new + new > self._max:
-            return {
-                "error": "limit",
-                "detail": f"the cluster holds {len(self._counts) + self._new} counters and this "
-                f"request would add {new} more; the limit is {self._max}",
-            }
-        for label, times in adds.items():
-            if (current[label] or 0) + increment * times > MAX_VALUE:
-                return {"error": "limit", "detail": f"counter {label!r} would exceed {MAX_VALUE}"}
+        if len(counts) + self._new + new > self._max:
+            return (
+                "limit",
+                f"the cluster holds {len(counts) + self._new} counters and this request "
+                f"would add {new} more; the limit is {self._max}",
+            )
+        values = {label: (current[label] or 0) + n for label, n in adds.items()}
+        for label, value in values.items():
+            if value > MAX_VALUE:
+                return ("limit", f"counter {label!r} would exceed {MAX_VALUE}")
         self._new += new
-        for label, times in adds.items():
-            self.changes[label] = (current[label] or 0) + increment * times
-        return [self.changes[label] for label in labels]
+        changes.update(values)
+        return values
 
 
-def _key_reused(key: str) -> dict[str, str]:
-    return {
-        "error": "key_reused",
-        "detail": f"Idempotency-Key {key!r} was already used for a different request; "
+def totals(pairs: list[Pair]) -> Counter[str]:
+    """Label -> total increment of one request. A label listed twice is incremented twice, as
+    in the original counter."""
+    sums: Counter[str] = Counter()
+    for labels, increment in pairs:
+        for label in labels:
+            sums[label] += increment
+    return sums
+
+
+def _canonical(pairs: list[Pair]) -> list[list[Any]]:
+    """A request as stored with its Idempotency-Key (JSON has no tuples)."""
+    return [[list(labels), increment] for labels, increment in pairs]
+
+
+def _key_reused(key: str) -> Refusal:
+    return (
+        "key_reused",
+        f"Idempotency-Key {key!r} was already used for a different request; "
         "use a new key for a new request",
-    }
+    )

@@ -5,23 +5,64 @@ every counter of a large map again on the way out."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.responses import Response
 
-from api.deps import BatcherDep, IdempotencyKey, JsonBody, StoreDep
+from api.deps import StoreDep, idempotency_key, read_body
+from api.errors import describe_validation
 from api.responses import JSONResponse
-from api.schemas import IncrementIn
-from cluster.errors import NotFound
+from api.schemas import BatchIn, IncrementIn
+from cluster.errors import InvalidInput, NotFound
+
+NDJSON = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 
 router = APIRouter(tags=["counters"])
 
 
 @router.post("/metrics")
-async def increment(body: JsonBody, batcher: BatcherDep, key: IdempotencyKey) -> Response:
+async def increment(request: Request) -> Response:
     """Add `increment` to every label; answer each label's value right after this request's
-    increment, once it is durably applied."""
-    request = IncrementIn.model_validate(body)
-    return JSONResponse(await batcher.add(request.labels, request.increment, key))
+    increment, once it is durably applied. (The hot path: no dependencies, see api/deps.py.)"""
+    state = request.app.state
+    body = IncrementIn.model_validate_json(await read_body(request, state.settings.max_body_bytes))
+    key = idempotency_key(request)
+    return JSONResponse(await state.batcher.add([(body.labels, body.increment)], key))
+
+
+@router.post("/metrics/batch")
+async def increment_batch(request: Request) -> Response:
+    """Many increments in one request, all applied or none: `{"items": [{"labels": [...],
+    "increment": n}, ...]}`, or NDJSON (`Content-Type: application/x-ndjson`, one item a line).
+    Answers the value of every touched label right after this request."""
+    state = request.app.state
+    settings = state.settings
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media in NDJSON:
+        raw = await read_body(request, settings.max_batch_body_bytes, check_type=False)
+        items = _ndjson_items(raw)
+    else:
+        raw = await read_body(request, settings.max_batch_body_bytes)
+        items = BatchIn.model_validate_json(raw).items
+    if len(items) > settings.max_batch_items:
+        raise InvalidInput(
+            f"{len(items)} items exceed the limit of {settings.max_batch_items}; split the batch"
+        )
+    pairs = [(item.labels, item.increment) for item in items]
+    return JSONResponse(await state.batcher.add(pairs, idempotency_key(request)))
+
+
+def _ndjson_items(raw: bytes) -> list[IncrementIn]:
+    items = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if line.strip():
+            try:
+                items.append(IncrementIn.model_validate_json(line))
+            except ValidationError as exc:
+                raise InvalidInput(f"line {number}: {describe_validation(exc)}") from None
+    if not items:
+        raise InvalidInput("the body holds no item; send one JSON object a line")
+    return items
 
 
 @router.get("/metrics")

@@ -157,3 +157,65 @@ def test_idempotency_key_retry_on_another_node_applies_once(cluster: LocalCluste
     bad = httpx.post(f"{cluster.urls[1]}/metrics", json=body, headers={"Idempotency-Key": "a b"})
     assert bad.status_code == 400
     assert cluster.counters()["idem"] == first.json()["idem"]
+
+
+def test_batch_json_and_ndjson_apply_all_and_answer_each_label(cluster: LocalCluster):
+    before = cluster.counters()
+    body = {
+        "items": [
+            {"labels": ["bj_a", "bj_b"], "increment": 2},
+            {"labels": ["bj_a"], "increment": 3},
+        ]
+    }
+    r = httpx.post(f"{cluster.urls[0]}/metrics/batch", json=body, timeout=15)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"bj_a": before.get("bj_a", 0) + 5, "bj_b": before.get("bj_b", 0) + 2}
+    lines = b'{"labels":["bj_a"],"increment":1}\n\n{"labels":["bj_c"],"increment":4}\n'
+    r = httpx.post(
+        f"{cluster.urls[1]}/metrics/batch",
+        content=lines,
+        headers={"Content-Type": "application/x-ndjson"},
+        timeout=15,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"bj_a": before.get("bj_a", 0) + 6, "bj_c": before.get("bj_c", 0) + 4}
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "where"),
+    [
+        (
+            b'{"items":[{"labels":["bb"],"increment":1},{"labels":["bb"],"increment":-1}]}',
+            "application/json",
+            400,
+            "items.1.increment",
+        ),
+        (b'{"items":[]}', "application/json", 400, "items"),
+        (b'{"labels":["bb"],"increment":1}\n{"labels":[]}', "application/x-ndjson", 400, "line 2"),
+        (b"\n\n", "application/x-ndjson", 400, "no item"),
+        (
+            b'{"items":[{"labels":["bb"],"increment":1},{"labels":["big"],"increment":9223372036854775807}]}',
+            "application/json",
+            409,
+            "would exceed",
+        ),
+    ],
+)
+def test_batch_is_all_or_nothing(cluster: LocalCluster, content, content_type, status, where):
+    cluster.post(0, ["big"], 1).raise_for_status()
+    before = cluster.counters()
+    r = httpx.post(
+        f"{cluster.urls[2]}/metrics/batch",
+        content=content,
+        headers={"Content-Type": content_type},
+        timeout=15,
+    )
+    assert r.status_code == status, r.text
+    assert where in r.json()["detail"]
+    assert cluster.counters() == before
+
+
+def test_batch_over_item_limit_is_refused(cluster: LocalCluster):
+    items = [{"labels": ["many"], "increment": 1}] * 10_001
+    r = httpx.post(f"{cluster.urls[0]}/metrics/batch", json={"items": items}, timeout=30)
+    assert r.status_code == 400 and "10000" in r.json()["detail"]

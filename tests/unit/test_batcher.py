@@ -3,112 +3,152 @@ import asyncio
 import pytest
 
 from cluster.batcher import Batcher
-from cluster.errors import LimitReached, StoreUnavailable
+from cluster.errors import KeyReused, LimitReached, StoreUnavailable
 from cluster.store import CounterStore
 
 
-class SlowStore:
-    """A CounterStore behind an apply that waits until released, recording every batch."""
+class GatedStore:
+    """A real CounterStore behind an apply that waits for `release`, recording every call."""
 
-    def __init__(self, tmp) -> None:
-        self.store = CounterStore(f"{tmp}/c.sqlite3", max_counters=3)
-        self.batches: list[tuple[tuple[str, int], int]] = []
+    def __init__(self, tmp, **kwargs) -> None:
+        self.store = CounterStore(f"{tmp}/c.sqlite3", **kwargs)
+        self.calls: list[tuple[tuple[str, int], dict, list]] = []
         self.release = asyncio.Event()
 
-    async def apply(self, batch_id, items):
-        self.batches.append((batch_id, len(items)))
+    async def apply(self, batch_id, merged, items):
+        self.calls.append((batch_id, merged, items))
         await self.release.wait()
-        return self.store.apply_now(batch_id, items)
+        return self.store.apply_now(batch_id, merged, items)
+
+
+def run(coro):
+    return asyncio.run(coro)
 
 
 def test_lone_request_is_sent_at_once(tmp_path):
     async def scenario():
-        fake = SlowStore(tmp_path)
+        fake = GatedStore(tmp_path)
         fake.release.set()
         batcher = Batcher(fake.apply, max_in_flight=1)
-        assert await batcher.add(["a", "b"], 2) == {"a": 2, "b": 2}
-        assert len(fake.batches) == 1
+        assert await batcher.add([(["a", "b"], 2)]) == {"a": 2, "b": 2}
+        assert len(fake.calls) == 1
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
-def test_requests_waiting_behind_a_call_go_out_as_one_batch(tmp_path):
+def test_waiting_requests_are_merged_and_each_sees_its_own_value(tmp_path):
     async def scenario():
-        fake = SlowStore(tmp_path)
+        fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=1)
-        first = asyncio.create_task(batcher.add(["a"], 1))
+        first = asyncio.create_task(batcher.add([(["a"], 1)]))
         await asyncio.sleep(0)
-        rest = [asyncio.create_task(batcher.add(["a"], 1)) for _ in range(5)]
+        rest = [asyncio.create_task(batcher.add([(["a", "b"], n)])) for n in (1, 2, 3)]
         await asyncio.sleep(0)
         fake.release.set()
         values = [await first] + [await t for t in rest]
-        # each request sees the value right after its own increment
-        assert [v["a"] for v in values] == [1, 2, 3, 4, 5, 6]
-        assert [size for _, size in fake.batches] == [1, 5]
-        ids = [batch_id for batch_id, _ in fake.batches]
-        assert ids[0][0] == ids[1][0] and ids[1][1] == ids[0][1] + 1
+        assert values == [{"a": 1}, {"a": 2, "b": 1}, {"a": 4, "b": 3}, {"a": 7, "b": 6}]
+        assert [merged for _, merged, _ in fake.calls] == [{"a": 1}, {"a": 6, "b": 6}]
+        (inc1, seq1), (inc2, seq2) = fake.calls[0][0], fake.calls[1][0]
+        assert inc1 == inc2 and seq2 == seq1 + 1
 
-    asyncio.run(scenario())
+    run(scenario())
+
+
+def test_second_call_waits_for_age_cap_while_one_is_in_flight(tmp_path):
+    async def scenario():
+        fake = GatedStore(tmp_path)
+        batcher = Batcher(fake.apply, max_in_flight=2, max_batch_age=0.05)
+        first = asyncio.create_task(batcher.add([(["a"], 1)]))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(batcher.add([(["a"], 1)]))
+        await asyncio.sleep(0)
+        assert len(fake.calls) == 1  # not yet: one call in flight, the batch is young
+        while len(fake.calls) < 2:  # the age cap sends it although the first is in flight
+            await asyncio.sleep(0.01)
+        fake.release.set()
+        assert sorted([(await first)["a"], (await second)["a"]]) == [1, 2]
+
+    run(scenario())
 
 
 def test_batch_size_is_capped_in_labels(tmp_path):
     async def scenario():
-        fake = SlowStore(tmp_path)
-        fake.store = CounterStore(f"{tmp_path}/d.sqlite3")
+        fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=1, max_batch_labels=4)
-        tasks = [asyncio.create_task(batcher.add(["a", "b"], 1)) for _ in range(5)]
+        tasks = [asyncio.create_task(batcher.add([([f"x{i}", f"y{i}"], 1)])) for i in range(5)]
         await asyncio.sleep(0)
         fake.release.set()
         await asyncio.gather(*tasks)
-        assert [size for _, size in fake.batches] == [1, 2, 2]
+        assert [len(merged) for _, merged, _ in fake.calls] == [2, 4, 4]
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
-def test_refused_item_fails_only_its_own_request(tmp_path):
+def test_keyed_requests_go_as_items_and_repeat_gets_first_answer(tmp_path):
     async def scenario():
-        fake = SlowStore(tmp_path)
+        fake = GatedStore(tmp_path)
         fake.release.set()
         batcher = Batcher(fake.apply)
-        ok, refused = await asyncio.gather(
-            batcher.add(["a", "b", "c"], 1), batcher.add(["d"], 1), return_exceptions=True
-        )
-        assert ok == {"a": 1, "b": 1, "c": 1}
-        assert isinstance(refused, LimitReached)
+        first = await batcher.add([(["a"], 5)], key="k")
+        again = await batcher.add([(["a"], 5)], key="k")
+        assert first == again == {"a": 5}
+        with pytest.raises(KeyReused):
+            await batcher.add([(["a"], 6)], key="k")
+        assert fake.calls[0][1] == {} and fake.calls[0][2] == [([(["a"], 5)], "k")]
 
-    asyncio.run(scenario())
+    run(scenario())
+
+
+def test_refused_merge_falls_back_so_only_the_offending_request_fails(tmp_path):
+    async def scenario():
+        fake = GatedStore(tmp_path, max_counters=3)
+        batcher = Batcher(fake.apply, max_in_flight=1)
+        blocker = asyncio.create_task(batcher.add([(["a"], 1)]))
+        await asyncio.sleep(0)
+        ok = asyncio.create_task(batcher.add([(["a", "b", "c"], 1)]))
+        refused = asyncio.create_task(batcher.add([(["d"], 1)]))
+        await asyncio.sleep(0)
+        fake.release.set()
+        await blocker
+        assert await ok == {"a": 2, "b": 1, "c": 1}
+        with pytest.raises(LimitReached):
+            await refused
+
+    run(scenario())
 
 
 def test_store_failure_reaches_every_waiter_and_batcher_recovers(tmp_path):
     async def scenario():
+        store = CounterStore(f"{tmp_path}/c.sqlite3")
         calls = 0
 
-        async def apply(batch_id, items):
+        async def apply(batch_id, merged, items):
             nonlocal calls
             calls += 1
             if calls == 1:
                 raise StoreUnavailable("down")
-            return CounterStore(f"{tmp_path}/c.sqlite3").apply_now(batch_id, items)
+            return store.apply_now(batch_id, merged, items)
 
         batcher = Batcher(apply)
         with pytest.raises(StoreUnavailable):
-            await batcher.add(["a"], 1)
-        assert await batcher.add(["a"], 1) == {"a": 1}
+            await batcher.add([(["a"], 1)])
+        assert await batcher.add([(["a"], 1)]) == {"a": 1}
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
-def test_drain_waits_for_in_flight_batches(tmp_path):
+def test_drain_waits_for_in_flight_and_pending_requests(tmp_path):
     async def scenario():
-        fake = SlowStore(tmp_path)
-        batcher = Batcher(fake.apply)
-        task = asyncio.create_task(batcher.add(["a"], 1))
+        fake = GatedStore(tmp_path)
+        batcher = Batcher(fake.apply, max_in_flight=1)
+        tasks = [asyncio.create_task(batcher.add([(["a"], 1)])) for _ in range(3)]
         await asyncio.sleep(0)
         drained = asyncio.create_task(batcher.drain())
         await asyncio.sleep(0)
         assert not drained.done()
         fake.release.set()
         await drained
-        assert task.done() and task.result() == {"a": 1}
+        assert all(t.done() for t in tasks)
+        assert sorted(t.result()["a"] for t in tasks) == [1, 2, 3]
 
-    asyncio.run(scenario())
+    run(scenario())
