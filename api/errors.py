@@ -46,7 +46,10 @@ def describe_validation(exc: ValidationError | RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
-        parts.append(f"{where}: {err['msg']}")
+        message = err["msg"]
+        if err["type"] == "string_pattern_mismatch":  # the only pattern: schemas.PRINTABLE
+            message = "a label must not contain control characters (\\x00-\\x1f, \\x7f)"
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 

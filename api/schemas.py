@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cluster.store import MAX_VALUE
 
 MAX_LABELS_PER_REQUEST = 1000
 MAX_LABEL_LENGTH = 256
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _printable(label: str) -> str:
-    # Control characters in a label break logs, terminals and exposition formats.
-    if _CONTROL.search(label):
-        raise ValueError("a label must not contain control characters (\\x00-\\x1f, \\x7f)")
-    return label
-
+# Printable text only: control characters in a label break logs, terminals and exposition
+# formats. A pattern, not a Python validator: it runs in pydantic-core, on every label of a
+# 100k-label batch (api/errors.py words its error).
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 Label = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=MAX_LABEL_LENGTH),
-    AfterValidator(_printable),
+    StringConstraints(min_length=1, max_length=MAX_LABEL_LENGTH, pattern=PRINTABLE),
 ]
 
 

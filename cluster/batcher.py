@@ -168,6 +168,9 @@ def _settle_each(entries: list[_Entry], results: list[ItemResult]) -> None:
 def _settle_merged(entries: list[_Entry], final: Values) -> None:
     """Each request's values right after its own increments: the batch's final values minus
     what the requests after it (in arrival order) added."""
+    if len(entries) == 1:  # a lone request touched exactly the labels of `final`
+        _settle(entries[0].future, final)
+        return
     later: Counter[str] = Counter()
     for entry in reversed(entries):
         _settle(entry.future, {label: final[label] - later[label] for label in entry.adds})

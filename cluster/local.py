@@ -40,9 +40,10 @@ class LocalCluster:
     data_dir: Path
     nodes: int = 3
     extra_env: dict[str, str] = field(default_factory=dict)
+    base: int | None = None  # first of the ports to use (default: a free block)
 
     def __post_init__(self) -> None:
-        base = free_port_block()
+        base = self.base or free_port_block()
         self.ports = [base + 75 + i for i in range(self.nodes)]
         self.names = [f"node-{p}" for p in self.ports]
         self.urls = [f"http://127.0.0.1:{p}" for p in self.ports]
@@ -56,8 +57,6 @@ class LocalCluster:
             "METRICS_DATA_DIR": str(self.data_dir),
             "METRICS_NODES": json.dumps(nodes),
             "METRICS_RAY__PORT": str(base),
-            "METRICS_DISCOVERY_INTERVAL": "0.5",
-            "METRICS_DISCOVERY_TIMEOUT": "0.4",
             **self.extra_env,
         }
 
@@ -72,7 +71,8 @@ class LocalCluster:
 
     def start(self) -> None:
         done = self.run_sh("start")
-        assert done.returncode == 0, f"run.sh start failed:\n{done.stdout}\n{done.stderr}"
+        if done.returncode != 0:
+            raise RuntimeError(f"run.sh start failed:\n{done.stdout}\n{done.stderr}")
 
     def stop(self) -> None:
         self.run_sh("stop")

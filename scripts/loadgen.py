@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # wrk's done() hook prints one JSON line we parse: requests, errors, latency percentiles (us).
-_LUA = """
+_POST = """
 wrk.method = "POST"
 wrk.body = %s
 wrk.headers["Content-Type"] = "application/json"
+"""
+_DONE = """
 done = function(summary, latency, requests)
   local non2xx = summary.errors.status
-  io.write(string.format('RESULT {"requests": %%d, "seconds": %%f, "non2xx": %%d, ' ..
-    '"socket_errors": %%d, "p50_us": %%d, "p99_us": %%d}\\n',
+  io.write(string.format('RESULT {"requests": %d, "seconds": %f, "non2xx": %d, ' ..
+    '"socket_errors": %d, "p50_us": %d, "p99_us": %d}\\n',
     summary.requests, summary.duration / 1e6, non2xx,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     latency:percentile(50), latency:percentile(99)))
@@ -45,15 +47,34 @@ def require_wrk() -> str:
 
 def post(urls: list[str], body: str, seconds: int, connections: int) -> LoadResult:
     """POST `body` to every url (with its path) for `seconds`, `connections` in all."""
+    return _run(urls, _POST % json.dumps(body) + _DONE, seconds, connections)
+
+
+def get(urls: list[str], seconds: int, connections: int) -> LoadResult:
+    """GET every url for `seconds`, `connections` in all."""
+    return _run(urls, _DONE, seconds, connections)
+
+
+def _run(urls: list[str], lua: str, seconds: int, connections: int) -> LoadResult:
     wrk = require_wrk()
     per_url = max(1, connections // len(urls))
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "post.lua"
-        script.write_text(_LUA % json.dumps(body))
+        script = Path(tmp) / "load.lua"
+        script.write_text(lua)
 
         def one(url: str) -> dict[str, float]:
             done = subprocess.run(
-                [wrk, "-t1", f"-c{per_url}", f"-d{seconds}s", "-s", str(script), url],
+                [
+                    wrk,
+                    "-t1",
+                    f"-c{per_url}",
+                    f"-d{seconds}s",
+                    "--timeout",
+                    "60s",
+                    "-s",
+                    str(script),
+                    url,
+                ],
                 capture_output=True,
                 text=True,
                 timeout=seconds + 60,

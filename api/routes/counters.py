@@ -67,7 +67,7 @@ def _ndjson_items(raw: bytes) -> list[IncrementIn]:
 
 @router.get("/metrics")
 async def all_counters(store: StoreDep) -> Response:
-    return JSONResponse(await store.call("read", None))
+    return Response(await store.call("read_json"), media_type="application/json")
 
 
 @router.get("/metrics/query")
@@ -75,7 +75,9 @@ async def query(store: StoreDep, expression: str = "") -> Response:
     """`expression` is a comma-separated list of labels; the answer has those that exist.
     An empty expression means every counter."""
     labels = [part.strip() for part in expression.split(",") if part.strip()]
-    found = await store.call("read", labels or None)
-    if not found and labels:
+    if not labels:
+        return await all_counters(store)
+    found = await store.call("read", labels)
+    if not found:
         raise NotFound(f"none of the labels {', '.join(labels)[:500]} exists")
     return JSONResponse(found)

@@ -1,5 +1,6 @@
 import asyncio
 
+import orjson
 import pytest
 
 from cluster.store import MAX_VALUE, CounterStore
@@ -11,6 +12,8 @@ def db(tmp_path):
 
 
 def read(store, labels=None):
+    if labels is None:
+        return orjson.loads(asyncio.run(store.read_json()))
     return asyncio.run(store.read(labels))
 
 
@@ -123,3 +126,12 @@ def test_log_replayed_at_restart_is_folded_at_the_next_threshold(db):
     recovered = second._storage.load()
     assert recovered.log_rows == 0
     assert recovered.counts == {"l1": 1, "l2": 1, "l3": 1, "l4": 1}
+
+
+def test_json_of_all_counters_follows_every_change(db):
+    store = CounterStore(db)
+    assert read(store) == {}
+    store.apply_now(("n", 1), {"a": 1}, [])
+    assert read(store) == {"a": 1}
+    store.apply_now(("n", 2), {}, [one(["b"], 2)])
+    assert read(store) == {"a": 1, "b": 2}
