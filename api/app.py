@@ -30,6 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
             lambda batch_id, merged, items: store.call("apply", batch_id, merged, items),
             max_in_flight=settings.max_in_flight,
             max_batch_age=settings.max_batch_age,
+            linger=settings.batch_linger,
             max_batch_labels=settings.max_batch_labels,
         )
         peers = [n for n in settings.nodes if n.name != settings.node_name]
@@ -59,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
         default_response_class=JSONResponse,
     )
     errors.install(app)
+    app.router.routes.extend(counters.WRITE_ROUTES)
     app.include_router(counters.router)
     app.include_router(cluster.router)
     return app

@@ -53,12 +53,16 @@ class Batcher:
         apply: ApplyFn,
         max_in_flight: int = 2,
         max_batch_labels: int = 20_000,
-        max_batch_age: float = 0.002,
+        max_batch_age: float = 0.02,
+        linger: float = 0.0,
     ) -> None:
         self._apply = apply
         self._max_in_flight = max_in_flight
         self._max_batch_labels = max_batch_labels
         self._max_batch_age = max_batch_age
+        self._linger = linger
+        self._busy = False  # the last batch held more than one request
+        self._last_finished = 0.0
         # A new incarnation per process: sequences restart at 0 without colliding with old ids.
         self._incarnation = uuid.uuid4().hex
         self._seq = 0
@@ -84,17 +88,18 @@ class Batcher:
 
     def _dispatch(self, force: bool = False) -> None:
         while self._pending and len(self._in_flight) < self._max_in_flight:
-            due = (
-                force
-                or not self._in_flight
-                or self._pending_labels >= self._max_batch_labels
-                or time.monotonic() - self._pending[0].since >= self._max_batch_age
-            )
-            if not due:
+            now = time.monotonic()
+            if self._in_flight:
+                wait = self._pending[0].since + self._max_batch_age - now
+            elif self._busy:
+                # Under load, the clients just answered are about to send again: a moment's
+                # wait lets their requests share this call instead of the next one.
+                wait = self._last_finished + self._linger - now
+            else:
+                wait = 0.0
+            if wait > 0 and not force and self._pending_labels < self._max_batch_labels:
                 if self._timer is None:
-                    self._timer = asyncio.get_running_loop().call_later(
-                        self._max_batch_age, self._on_timer
-                    )
+                    self._timer = asyncio.get_running_loop().call_later(wait, self._on_timer)
                 return
             self._seq += 1
             task = asyncio.create_task(self._send((self._incarnation, self._seq), self._take()))
@@ -114,10 +119,12 @@ class Batcher:
                 break
         batch, self._pending = self._pending[:count], self._pending[count:]
         self._pending_labels -= size
+        self._busy = count > 1
         return batch
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._last_finished = time.monotonic()
         self._dispatch()
 
     async def _send(self, batch_id: BatchId, batch: list[_Entry]) -> None:

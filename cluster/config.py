@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=2, ge=1)
     # While a call is in flight, the next batch waits for it unless it is this old (seconds).
     max_batch_age: float = Field(default=0.02, gt=0)
+    # Under load, after a call returns, wait this long (seconds) for the clients just answered.
+    batch_linger: float = Field(default=0.002, ge=0)
     max_batch_labels: int = Field(default=20_000, ge=1)
 
     # One actor call attempt gives up after call_timeout; a request after store_deadline (503).

@@ -165,6 +165,7 @@ class CounterStore:
             "node_id": context.get_node_id(),
             "actor_id": context.get_actor_id(),
             "counters": len(self._counts),
+            "batches_applied": self._commits,
             "started_at": self._started_at,
             "recovery": self._recovery,
         }

@@ -155,9 +155,17 @@ def main(
     seconds: Annotated[int, typer.Option(min=1, help="seconds per measurement")] = 10,
     repeat: Annotated[int, typer.Option(min=1, help="repetitions of a/b/c")] = 3,
     connections: Annotated[int, typer.Option(min=3, help="wrk connections in all")] = 48,
+    extras: Annotated[bool, typer.Option(help="bulk, read and memory figures too")] = True,
+    ours: Annotated[
+        list[str] | None, typer.Option(help="METRICS_X=value for variant (c) and the extras")
+    ] = None,
 ) -> None:
     """Run the side-by-side benchmark and print markdown tables."""
     loadgen.require_wrk()
+    try:
+        ours_env = dict(setting.split("=", 1) for setting in ours or [])
+    except ValueError:
+        raise typer.BadParameter("--ours takes METRICS_NAME=value") from None
     if quick:
         seconds, repeat = 5, 1
     base = free_port_block()
@@ -169,7 +177,7 @@ def main(
             say(f"repetition {rep}/{repeat}: (a) bare nodes")
             with bare_nodes(ports) as urls:
                 runs["a"].append(measure(urls, seconds, connections))
-            for name, env in (("b", NAIVE), ("c", {})):
+            for name, env in (("b", NAIVE), ("c", ours_env)):
                 say(f"repetition {rep}/{repeat}: ({name}) {'naive' if env else 'this project'}")
                 with project(Path(tmp) / name, base, env) as cluster:
                     runs[name].append(measure(cluster.urls, seconds, connections))
@@ -187,9 +195,13 @@ def main(
             f"\nratios: c/a = {c[0] / a[0]:.2f}, c/b = {c[0] / b[0]:.2f}, "
             f"p99 c/a = {c[2] / a[2]:.2f}\n"
         )
+        if not extras:
+            return
         typer.echo("| extra (this project) | figure |")
         typer.echo("|---|---|")
-        with project(Path(tmp) / "extras", base, {}) as cluster:
+        # room for the memory figure's million labels next to the bulk pool
+        big = {"METRICS_MAX_COUNTERS": "3000000"} | ours_env
+        with project(Path(tmp) / "extras", base, big) as cluster:
             say("bulk ingest")
             bulk(cluster, seconds, pool=100_000)
             say("GET /metrics latency")

@@ -1,13 +1,18 @@
 """Counters, compatible with the original distributed counter: POST/GET /metrics, query.
 
 Handlers return responses themselves: a declared response model would make FastAPI validate
-every counter of a large map again on the way out."""
+every counter of a large map again on the way out. The two write routes are plain Starlette
+routes (`WRITE_ROUTES`, mounted by create_app): FastAPI's per-request machinery (dependency
+solving, exit stacks) was a measurable share of the hot path; their errors still go through
+api/errors.py, which is installed on the whole app."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import ValidationError
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from api.deps import StoreDep, idempotency_key, read_body
 from api.errors import describe_validation
@@ -20,7 +25,6 @@ NDJSON = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 router = APIRouter(tags=["counters"])
 
 
-@router.post("/metrics")
 async def increment(request: Request) -> Response:
     """Add `increment` to every label; answer each label's value right after this request's
     increment, once it is durably applied. (The hot path: no dependencies, see api/deps.py.)"""
@@ -30,7 +34,6 @@ async def increment(request: Request) -> Response:
     return JSONResponse(await state.batcher.add([(body.labels, body.increment)], key))
 
 
-@router.post("/metrics/batch")
 async def increment_batch(request: Request) -> Response:
     """Many increments in one request, all applied or none: `{"items": [{"labels": [...],
     "increment": n}, ...]}`, or NDJSON (`Content-Type: application/x-ndjson`, one item a line).
@@ -50,6 +53,12 @@ async def increment_batch(request: Request) -> Response:
         )
     pairs = [(item.labels, item.increment) for item in items]
     return JSONResponse(await state.batcher.add(pairs, idempotency_key(request)))
+
+
+WRITE_ROUTES = [
+    Route("/metrics", increment, methods=["POST"]),
+    Route("/metrics/batch", increment_batch, methods=["POST"]),
+]
 
 
 def _ndjson_items(raw: bytes) -> list[IncrementIn]:

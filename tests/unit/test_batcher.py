@@ -152,3 +152,19 @@ def test_drain_waits_for_in_flight_and_pending_requests(tmp_path):
         assert sorted(t.result()["a"] for t in tasks) == [1, 2, 3]
 
     run(scenario())
+
+
+def test_under_load_next_call_lingers_for_the_clients_just_answered(tmp_path):
+    async def scenario():
+        fake = GatedStore(tmp_path)
+        fake.release.set()
+        batcher = Batcher(fake.apply, max_in_flight=1, linger=0.05)
+        await asyncio.gather(*(batcher.add([(["a"], 1)]) for _ in range(3)))  # busy now
+        calls = len(fake.calls)
+        late = asyncio.create_task(batcher.add([(["a"], 1)]))
+        await asyncio.sleep(0)
+        assert len(fake.calls) == calls  # held back: the node was busy a moment ago
+        assert (await late)["a"] == 4
+        assert len(fake.calls) == calls + 1
+
+    run(scenario())

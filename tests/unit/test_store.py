@@ -135,3 +135,11 @@ def test_json_of_all_counters_follows_every_change(db):
     assert read(store) == {"a": 1}
     store.apply_now(("n", 2), {}, [one(["b"], 2)])
     assert read(store) == {"a": 1, "b": 2}
+
+
+def test_totals_add_every_listing_times_its_increment():
+    from cluster.store import totals
+
+    assert totals([(["a", "b", "a"], 2)]) == {"a": 4, "b": 2}
+    assert totals([(["a"], 1), (["a", "c"], 3), (["c"], 1)]) == {"a": 4, "c": 4}
+    assert totals([(["a"], 0)]) == {"a": 0}
