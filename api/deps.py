@@ -1,4 +1,5 @@
-"""Dependencies shared by the routes: the node's parts (kept in app.state) and the JSON body."""
+"""What the routes share: the node's parts (kept in app.state) as dependencies, and the body
+and header readers of the write routes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
-from cluster.batcher import Batcher
 from cluster.config import Settings
 from cluster.discovery import Discovery
 from cluster.errors import InvalidInput
@@ -23,17 +23,12 @@ async def _store(request: Request) -> StoreClient:
     return request.app.state.store
 
 
-async def _batcher(request: Request) -> Batcher:
-    return request.app.state.batcher
-
-
 async def _discovery(request: Request) -> Discovery:
     return request.app.state.discovery
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[StoreClient, Depends(_store)]
-BatcherDep = Annotated[Batcher, Depends(_batcher)]
 DiscoveryDep = Annotated[Discovery, Depends(_discovery)]
 
 

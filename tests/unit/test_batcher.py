@@ -1,6 +1,7 @@
 import asyncio
 
 import pytest
+import uvloop
 
 from cluster.batcher import Batcher
 from cluster.errors import KeyReused, LimitReached, StoreUnavailable
@@ -22,7 +23,7 @@ class GatedStore:
 
 
 def run(coro):
-    return asyncio.run(coro)
+    return uvloop.run(coro)  # the nodes' event loop: its handles differ from asyncio's
 
 
 def test_lone_request_is_sent_at_once(tmp_path):
@@ -166,5 +167,26 @@ def test_under_load_next_call_lingers_for_the_clients_just_answered(tmp_path):
         assert len(fake.calls) == calls  # held back: the node was busy a moment ago
         assert (await late)["a"] == 4
         assert len(fake.calls) == calls + 1
+
+    run(scenario())
+
+
+def test_a_returned_call_shortens_the_age_cap_wait_to_the_linger(tmp_path):
+    async def scenario():
+        fake = GatedStore(tmp_path)
+        batcher = Batcher(fake.apply, max_in_flight=2, max_batch_age=30.0, linger=0.01)
+        busy = [asyncio.create_task(batcher.add([(["a"], 1)])) for _ in range(3)]
+        await asyncio.sleep(0)
+        fake.release.set()
+        await asyncio.gather(*busy)  # two calls: the second held two requests (busy)
+        fake.release.clear()
+        first = asyncio.create_task(batcher.add([(["a"], 1)]))
+        await asyncio.sleep(0.02)  # linger passed: sent
+        second = asyncio.create_task(batcher.add([(["a"], 1)]))  # waits on the 30 s age cap
+        await asyncio.sleep(0)
+        fake.release.set()
+        await first
+        # the first call returned: the second goes after the linger, not after 30 s
+        assert (await asyncio.wait_for(second, 2))["a"] == 5
 
     run(scenario())
