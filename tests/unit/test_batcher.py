@@ -22,6 +22,16 @@ class GatedStore:
         return self.store.apply_now(batch_id, merged, items)
 
 
+async def until(predicate, timeout: float = 2.0) -> None:
+    """Poll `predicate` on the loop until it holds; fail at `timeout`."""
+
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
 def run(coro):
     return uvloop.run(coro)  # the nodes' event loop: its handles differ from asyncio's
 
@@ -64,8 +74,7 @@ def test_second_call_waits_for_age_cap_while_one_is_in_flight(tmp_path):
         second = asyncio.create_task(batcher.add([(["a"], 1)]))
         await asyncio.sleep(0)
         assert len(fake.calls) == 1  # not yet: one call in flight, the batch is young
-        while len(fake.calls) < 2:  # the age cap sends it although the first is in flight
-            await asyncio.sleep(0.01)
+        await until(lambda: len(fake.calls) == 2)  # the age cap sends it, the first in flight
         fake.release.set()
         assert sorted([(await first)["a"], (await second)["a"]]) == [1, 2]
 
@@ -180,8 +189,9 @@ def test_a_returned_call_shortens_the_age_cap_wait_to_the_linger(tmp_path):
         fake.release.set()
         await asyncio.gather(*busy)  # two calls: the second held two requests (busy)
         fake.release.clear()
+        sent = len(fake.calls)
         first = asyncio.create_task(batcher.add([(["a"], 1)]))
-        await asyncio.sleep(0.02)  # linger passed: sent
+        await until(lambda: len(fake.calls) == sent + 1)  # after the linger
         second = asyncio.create_task(batcher.add([(["a"], 1)]))  # waits on the 30 s age cap
         await asyncio.sleep(0)
         fake.release.set()
