@@ -3,7 +3,7 @@
 Every process we start gets a session of its own (setsid), so a terminal's Ctrl-C reaches only
 the supervisor, which then stops the others in order. A Ray head's workers leave its process
 group but stay in its session: stopping a process means stopping its whole session, and nothing
-that is not in it (never `ray stop`, which stops every Ray process on the machine).
+that is not in it (never Ray's own stop command, which stops every Ray process on the machine).
 """
 
 from __future__ import annotations

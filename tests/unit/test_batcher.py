@@ -22,6 +22,12 @@ class GatedStore:
         return self.store.apply_now(batch_id, merged, items)
 
 
+async def tick() -> None:
+    """One pass of the event loop: the tasks just created run up to their first await.
+    Deterministic scheduling, not a wait for time to pass."""
+    await asyncio.sleep(0)
+
+
 async def until(predicate, timeout: float = 2.0) -> None:
     """Poll `predicate` on the loop until it holds; fail at `timeout`."""
 
@@ -52,9 +58,9 @@ def test_waiting_requests_are_merged_and_each_sees_its_own_value(tmp_path):
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=1)
         first = asyncio.create_task(batcher.add([(["a"], 1)]))
-        await asyncio.sleep(0)
+        await tick()
         rest = [asyncio.create_task(batcher.add([(["a", "b"], n)])) for n in (1, 2, 3)]
-        await asyncio.sleep(0)
+        await tick()
         fake.release.set()
         values = [await first] + [await t for t in rest]
         assert values == [{"a": 1}, {"a": 2, "b": 1}, {"a": 4, "b": 3}, {"a": 7, "b": 6}]
@@ -70,9 +76,9 @@ def test_second_call_waits_for_age_cap_while_one_is_in_flight(tmp_path):
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=2, max_batch_age=0.05)
         first = asyncio.create_task(batcher.add([(["a"], 1)]))
-        await asyncio.sleep(0)
+        await tick()
         second = asyncio.create_task(batcher.add([(["a"], 1)]))
-        await asyncio.sleep(0)
+        await tick()
         assert len(fake.calls) == 1  # not yet: one call in flight, the batch is young
         await until(lambda: len(fake.calls) == 2)  # the age cap sends it, the first in flight
         fake.release.set()
@@ -86,7 +92,7 @@ def test_batch_size_is_capped_in_labels(tmp_path):
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=1, max_batch_labels=4)
         tasks = [asyncio.create_task(batcher.add([([f"x{i}", f"y{i}"], 1)])) for i in range(5)]
-        await asyncio.sleep(0)
+        await tick()
         fake.release.set()
         await asyncio.gather(*tasks)
         assert [len(merged) for _, merged, _ in fake.calls] == [2, 4, 4]
@@ -114,10 +120,10 @@ def test_refused_merge_falls_back_so_only_the_offending_request_fails(tmp_path):
         fake = GatedStore(tmp_path, max_counters=3)
         batcher = Batcher(fake.apply, max_in_flight=1)
         blocker = asyncio.create_task(batcher.add([(["a"], 1)]))
-        await asyncio.sleep(0)
+        await tick()
         ok = asyncio.create_task(batcher.add([(["a", "b", "c"], 1)]))
         refused = asyncio.create_task(batcher.add([(["d"], 1)]))
-        await asyncio.sleep(0)
+        await tick()
         fake.release.set()
         await blocker
         assert await ok == {"a": 2, "b": 1, "c": 1}
@@ -152,9 +158,9 @@ def test_drain_waits_for_in_flight_and_pending_requests(tmp_path):
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=1)
         tasks = [asyncio.create_task(batcher.add([(["a"], 1)])) for _ in range(3)]
-        await asyncio.sleep(0)
+        await tick()
         drained = asyncio.create_task(batcher.drain())
-        await asyncio.sleep(0)
+        await tick()
         assert not drained.done()
         fake.release.set()
         await drained
@@ -172,7 +178,7 @@ def test_under_load_next_call_lingers_for_the_clients_just_answered(tmp_path):
         await asyncio.gather(*(batcher.add([(["a"], 1)]) for _ in range(3)))  # busy now
         calls = len(fake.calls)
         late = asyncio.create_task(batcher.add([(["a"], 1)]))
-        await asyncio.sleep(0)
+        await tick()
         assert len(fake.calls) == calls  # held back: the node was busy a moment ago
         assert (await late)["a"] == 4
         assert len(fake.calls) == calls + 1
@@ -185,7 +191,7 @@ def test_a_returned_call_shortens_the_age_cap_wait_to_the_linger(tmp_path):
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=2, max_batch_age=30.0, linger=0.01)
         busy = [asyncio.create_task(batcher.add([(["a"], 1)])) for _ in range(3)]
-        await asyncio.sleep(0)
+        await tick()
         fake.release.set()
         await asyncio.gather(*busy)  # two calls: the second held two requests (busy)
         fake.release.clear()
@@ -193,7 +199,7 @@ def test_a_returned_call_shortens_the_age_cap_wait_to_the_linger(tmp_path):
         first = asyncio.create_task(batcher.add([(["a"], 1)]))
         await until(lambda: len(fake.calls) == sent + 1)  # after the linger
         second = asyncio.create_task(batcher.add([(["a"], 1)]))  # waits on the 30 s age cap
-        await asyncio.sleep(0)
+        await tick()
         fake.release.set()
         await first
         # the first call returned: the second goes after the linger, not after 30 s
