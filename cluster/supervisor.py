@@ -1,11 +1,10 @@
 """run.sh's engine: start the Ray head and the nodes, keep them running, stop exactly them.
 
-  run     foreground; Ctrl-C or SIGTERM stops everything (nodes drain first, then the head)
-  start   run in the background; return once every node answers GET /health
-  stop    stop what `start` (or `run`) started, by pid
-  status  what runs, and whether each node answers
+Commands: run (the default: foreground, Ctrl-C or SIGTERM stops everything, nodes draining
+first), start (background, returns once every node answers GET /health), stop (what start or
+run started, by pid), status (what runs, and whether each node answers).
 
-Exit codes: 0 done, 1 bad configuration or usage, 3 something could not start.
+Exit codes: 0 done, 1 bad configuration, 2 bad usage, 3 something could not start or is down.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from pydantic import ValidationError
 from cluster import processes as P
 from cluster.config import Settings
 
-app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=False)
+app = typer.Typer(add_completion=False, help=__doc__, rich_markup_mode=None)
 HEAD = "ray-head"
 SUPERVISOR = "supervisor"
 _STABLE_AFTER = 60.0  # a process that ran this long before dying restarts with the first backoff
@@ -293,4 +292,4 @@ def status(
 
 
 if __name__ == "__main__":
-    app()
+    app(prog_name="./run.sh")
