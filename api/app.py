@@ -27,7 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
         connect_ray(settings)
         store = StoreClient(settings)
         batcher = Batcher(
-            lambda batch_id, merged, items: store.call("apply", batch_id, merged, items),
+            store.apply,
             max_in_flight=settings.max_in_flight,
             max_batch_age=settings.max_batch_age,
             linger=settings.batch_linger,

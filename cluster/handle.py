@@ -7,7 +7,8 @@ Retry rules, per failed attempt:
 - `ActorDiedError`, a lost get-or-create race (`ValueError`), any other Ray system error: drop
   the handle and get-or-create again.
 - An exception raised by the actor's own code: not retried, it would fail again.
-Backoff doubles from 50 ms to 1 s; past `store_deadline` the caller gets `StoreUnavailable`.
+Each attempt waits at most `call_timeout` (short: see config.py). Backoff doubles from 50 ms to
+1 s; past `store_deadline` the caller gets `StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 ACTOR_NAME = "counter-store"
 _FIRST_BACKOFF = 0.05
 _MAX_BACKOFF = 1.0
+_RESOLVE_TIMEOUT = 10.0  # creating the actor includes recovering its store
 
 
 def actor_options() -> dict[str, Any]:
@@ -81,9 +83,16 @@ class StoreClient:
         self._resolving = asyncio.Lock()
         self._actor_class = ray.remote(CounterStore)
 
-    async def call(self, method: str, *args: Any) -> Any:
+    async def apply(self, batch_id: Any, merged: dict[str, int], items: list[Any]) -> Any:
+        """CounterStore.apply, with an attempt timeout that grows with the batch."""
+        labels = len(merged) + sum(len(labels) for pairs, _ in items for labels, _ in pairs)
+        timeout = self._settings.call_timeout + labels / 100_000
+        return await self.call("apply", batch_id, merged, items, timeout=timeout)
+
+    async def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
         """Call `method` on the actor under the retry rules above."""
         settings = self._settings
+        timeout = timeout or settings.call_timeout
         deadline = time.monotonic() + settings.store_deadline
         backoff = _FIRST_BACKOFF
         last_error: BaseException | None = None
@@ -91,7 +100,7 @@ class StoreClient:
             try:
                 handle = await self._resolve()
                 ref = getattr(handle, method).remote(*args)
-                return await asyncio.wait_for(ref, settings.call_timeout)
+                return await asyncio.wait_for(ref, timeout)
             except StorageError as exc:  # raised in the actor: Ray re-raises it as its cause too
                 raise StoreUnavailable(f"the counter store cannot write: {exc}") from None
             except RayTaskError:
@@ -132,10 +141,11 @@ class StoreClient:
         async with self._resolving:
             if self._handle is None:
                 handle = await asyncio.wait_for(
-                    asyncio.to_thread(self._get_or_create), self._settings.call_timeout
+                    asyncio.to_thread(self._get_or_create), _RESOLVE_TIMEOUT
                 )
-                # A name can still point at a dying incarnation: prove the handle answers.
-                await asyncio.wait_for(handle.info.remote(), self._settings.call_timeout)
+                # A name can still point at a dying incarnation: prove the handle answers
+                # (a new incarnation first recovers its state: allow for that).
+                await asyncio.wait_for(handle.info.remote(), _RESOLVE_TIMEOUT)
                 self._handle = handle
         return self._handle
 
