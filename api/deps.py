@@ -32,23 +32,27 @@ StoreDep = Annotated[StoreClient, Depends(_store)]
 DiscoveryDep = Annotated[Discovery, Depends(_discovery)]
 
 
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
+def media_type(request: Request) -> str | None:
+    """The request's media type, lower case, without parameters; None without the header."""
+    value = request.headers.get("content-type")
+    return None if value is None else value.split(";", 1)[0].strip().lower()
+
+
+def _is_json(media: str) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
 
 
-async def read_body(request: Request, limit: int, check_type: bool = True) -> bytes:
-    """The raw JSON body: 415 for another media type, 413 past `limit` bytes (checked while
-    reading, so a lying or missing Content-Length cannot make the node buffer more).
-    A plain function, not a dependency: FastAPI's dependency solving is a measurable share of
-    the hot path's cost."""
-    content_type = request.headers.get("content-type")
-    if check_type and content_type is not None and not _is_json(content_type):
-        raise HTTPException(
-            415, f"Content-Type {content_type!r} is not JSON; send application/json"
-        )
+async def read_body(request: Request, limit: int, also: tuple[str, ...] = ()) -> bytes:
+    """The raw body: 415 unless it is JSON (or one of the media types `also`; no header is read
+    as JSON), 413 past `limit` bytes (checked while reading, so a lying or missing
+    Content-Length cannot make the node buffer more). A plain function, not a dependency:
+    FastAPI's dependency solving is a measurable share of the hot path's cost."""
+    media = media_type(request)
+    if media is not None and not (_is_json(media) or media in also):
+        accepted = ", ".join(("application/json", *also))
+        raise HTTPException(415, f"Content-Type {media!r} is not accepted here; send {accepted}")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")

@@ -77,6 +77,13 @@ class LocalCluster:
     def stop(self) -> None:
         self.run_sh("stop")
 
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def pids(self) -> dict[str, int]:
         state = json.loads((self.data_dir / "run" / "state.json").read_text())
         return {name: rec["pid"] for name, rec in state.items()}

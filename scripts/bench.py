@@ -73,16 +73,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-@contextmanager
-def project(data_dir: Path, base: int, env: dict[str, str]) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(data_dir, extra_env=env, base=base)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 def measure(urls: list[str], seconds: int, connections: int) -> loadgen.LoadResult:
     targets = [f"{u}/metrics" for u in urls]
     loadgen.post(targets, BODY, 3, connections)  # warm-up: discarded
@@ -181,7 +171,7 @@ def main(
                 runs["a"].append(measure(urls, seconds, connections))
             for name, env in (("b", NAIVE), ("c", ours_env)):
                 say(f"repetition {rep}/{repeat}: ({name}) {'naive' if env else 'this project'}")
-                with project(Path(tmp) / name, base, env) as cluster:
+                with LocalCluster(Path(tmp) / name, extra_env=env, base=base) as cluster:
                     runs[name].append(measure(cluster.urls, seconds, connections))
             say(f"  so far: { {k: [round(r.rps) for r in v] for k, v in runs.items()} }")
         typer.echo(
@@ -203,7 +193,7 @@ def main(
         typer.echo("|---|---|")
         # room for the memory figure's million labels next to the bulk pool
         big = {"METRICS_MAX_COUNTERS": "3000000"} | ours_env
-        with project(Path(tmp) / "extras", base, big) as cluster:
+        with LocalCluster(Path(tmp) / "extras", extra_env=big, base=base) as cluster:
             say("bulk ingest")
             bulk(cluster, seconds, pool=100_000)
             say("GET /metrics latency")

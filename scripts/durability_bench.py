@@ -11,6 +11,7 @@ The clusters it starts use free ports and temporary data dirs and are stopped by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
@@ -81,24 +82,19 @@ def kill(
     labels: Annotated[int, typer.Option(help="labels held when the actor dies")] = 100_000,
 ) -> None:
     """Kill -9 the actor of a throwaway cluster; time until a POST succeeds again."""
-    with tempfile.TemporaryDirectory() as tmp:
-        cluster = LocalCluster(Path(tmp))
-        cluster.start()
-        try:
-            _fill(cluster, labels)
-            typer.echo("| round | kill to first 200, s | actor recovery, s |")
-            typer.echo("|---:|---:|---:|")
-            for r in range(1, rounds + 1):
-                pid = cluster.get(0, "/health").json()["actor"]["pid"]
-                killed = time.perf_counter()
-                os.kill(pid, signal.SIGKILL)
-                while cluster.post(r % 3, ["after_kill"], 1).status_code != 200:
-                    pass
-                took = time.perf_counter() - killed
-                recovered = cluster.get(0, "/health").json()["actor"]["recovery"]["seconds"]
-                typer.echo(f"| {r} | {took:.2f} | {recovered:.3f} |")
-        finally:
-            cluster.stop()
+    with tempfile.TemporaryDirectory() as tmp, LocalCluster(Path(tmp)) as cluster:
+        _fill(cluster, labels)
+        typer.echo("| round | kill to first 200, s | actor recovery, s |")
+        typer.echo("|---:|---:|---:|")
+        for r in range(1, rounds + 1):
+            pid = cluster.get(0, "/health").json()["actor"]["pid"]
+            killed = time.perf_counter()
+            os.kill(pid, signal.SIGKILL)
+            while cluster.post(r % 3, ["after_kill"], 1).status_code != 200:
+                pass
+            took = time.perf_counter() - killed
+            recovered = cluster.get(0, "/health").json()["actor"]["recovery"]["seconds"]
+            typer.echo(f"| {r} | {took:.2f} | {recovered:.3f} |")
 
 
 def _fill(cluster: LocalCluster, labels: int) -> None:
@@ -124,22 +120,19 @@ def durability(
     def urls(c: LocalCluster) -> list[str]:
         return [f"{url}/metrics" for url in c.urls]
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         clusters = {
-            mode: LocalCluster(Path(tmp) / mode, extra_env={"METRICS_DURABILITY": mode})
+            mode: stack.enter_context(
+                LocalCluster(Path(tmp) / mode, extra_env={"METRICS_DURABILITY": mode})
+            )
             for mode in results
         }
-        try:
-            for c in clusters.values():
-                c.start()
-                loadgen.post(urls(c), body, 2, connections)  # warm-up, discarded
-            for r in range(rounds):
-                for mode, c in clusters.items():
-                    results[mode].append(loadgen.post(urls(c), body, seconds, connections))
-                    typer.echo(f"  round {r + 1} {mode}: {results[mode][-1]}", err=True)
-        finally:
-            for c in clusters.values():
-                c.stop()
+        for c in clusters.values():
+            loadgen.post(urls(c), body, 2, connections)  # warm-up, discarded
+        for r in range(rounds):
+            for mode, c in clusters.items():
+                results[mode].append(loadgen.post(urls(c), body, seconds, connections))
+                typer.echo(f"  round {r + 1} {mode}: {results[mode][-1]}", err=True)
     typer.echo(f"| durability | req/s (median of {rounds}) | min | max | p99 ms | non-2xx |")
     typer.echo("|---|---:|---:|---:|---:|---:|")
     for mode, runs in results.items():

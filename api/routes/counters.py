@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.deps import StoreDep, idempotency_key, read_body
+from api.deps import StoreDep, idempotency_key, media_type, read_body
 from api.errors import describe_validation
 from api.responses import JSONResponse
 from api.schemas import BatchIn, IncrementIn
@@ -40,12 +40,10 @@ async def increment_batch(request: Request) -> Response:
     Answers the value of every touched label right after this request."""
     state = request.app.state
     settings = state.settings
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media in NDJSON:
-        raw = await read_body(request, settings.max_batch_body_bytes, check_type=False)
+    raw = await read_body(request, settings.max_batch_body_bytes, also=NDJSON)
+    if media_type(request) in NDJSON:
         items = _ndjson_items(raw)
     else:
-        raw = await read_body(request, settings.max_batch_body_bytes)
         items = BatchIn.model_validate_json(raw).items
     if len(items) > settings.max_batch_items:
         raise InvalidInput(

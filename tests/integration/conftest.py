@@ -13,12 +13,8 @@ FAST_DISCOVERY = {"METRICS_DISCOVERY_INTERVAL": "0.5", "METRICS_DISCOVERY_TIMEOU
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One running cluster shared by the tests that do not need a fresh one."""
-    c = LocalCluster(tmp_path_factory.mktemp("cluster"), extra_env=dict(FAST_DISCOVERY))
-    c.start()
-    try:
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), extra_env=dict(FAST_DISCOVERY)) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture
