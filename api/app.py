@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.responses import JSONResponse
-from api.routes import cluster, counters
+from api.routes import cluster, counters, events, hosts, integers, samples
 from cluster.batcher import Batcher
 from cluster.config import Settings
 from cluster.discovery import Discovery
@@ -61,6 +61,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     errors.install(app)
     app.router.routes.extend(counters.WRITE_ROUTES)
-    app.include_router(counters.router)
-    app.include_router(cluster.router)
+    for module in (counters, cluster, samples, hosts, events, integers):
+        app.include_router(module.router)
     return app

@@ -3,12 +3,15 @@ and header readers of the write routes."""
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BaseModel, TypeAdapter
 from starlette.exceptions import HTTPException
 
+from cluster.batcher import Batcher
 from cluster.config import Settings
 from cluster.discovery import Discovery
 from cluster.errors import InvalidInput
@@ -27,9 +30,14 @@ async def _discovery(request: Request) -> Discovery:
     return request.app.state.discovery
 
 
+async def _batcher(request: Request) -> Batcher:
+    return request.app.state.batcher
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[StoreClient, Depends(_store)]
 DiscoveryDep = Annotated[Discovery, Depends(_discovery)]
+BatcherDep = Annotated[Batcher, Depends(_batcher)]
 
 
 def media_type(request: Request) -> str | None:
@@ -44,13 +52,17 @@ def _is_json(media: str) -> bool:
     )
 
 
-async def read_body(request: Request, limit: int, also: tuple[str, ...] = ()) -> bytes:
+async def read_body(
+    request: Request, limit: int, also: tuple[str, ...] = (), any_media: bool = False
+) -> bytes:
     """The raw body: 415 unless it is JSON (or one of the media types `also`; no header is read
     as JSON), 413 past `limit` bytes (checked while reading, so a lying or missing
-    Content-Length cannot make the node buffer more). A plain function, not a dependency:
+    Content-Length cannot make the node buffer more). `any_media`: the Content-Type is not
+    looked at (an original system ignored it, and its clients rely on that, e.g. curl's
+    default form type). A plain function, not a dependency:
     FastAPI's dependency solving is a measurable share of the hot path's cost."""
     media = media_type(request)
-    if media is not None and not (_is_json(media) or media in also):
+    if not any_media and media is not None and not (_is_json(media) or media in also):
         accepted = ", ".join(("application/json", *also))
         raise HTTPException(415, f"Content-Type {media!r} is not accepted here; send {accepted}")
     declared = request.headers.get("content-length", "")
@@ -67,6 +79,26 @@ async def read_body(request: Request, limit: int, also: tuple[str, ...] = ()) ->
     if not body:
         raise InvalidInput("the body is empty; send a JSON object")
     return body
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def one_or_many(raw: bytes, model: type[M], limit: int) -> list[M]:
+    """A JSON object, or a JSON list of up to `limit` of them (the originals took both)."""
+    if raw.lstrip()[:1] != b"[":
+        return [model.model_validate_json(raw)]
+    items = _list_of(model).validate_json(raw)
+    if not items:
+        raise InvalidInput("the list is empty; send at least one object")
+    if len(items) > limit:
+        raise InvalidInput(f"{len(items)} objects exceed the limit of {limit}; split the list")
+    return items
+
+
+@functools.cache
+def _list_of(model: type[BaseModel]) -> TypeAdapter[list[BaseModel]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

@@ -1,4 +1,10 @@
-"""The one place exceptions become HTTP responses: `{"error": <short>, "detail": <why>}`."""
+"""The one place exceptions become HTTP responses: `{"error": <short>, "detail": <why>}`.
+
+The original systems' routes keep their own error bodies (ORIGINALS.md), chosen by path:
+- metrics-server (`/v1/metrics...`): `{"message": <its fixed sentence>, "error", "detail"}`;
+- loopstock (`/v1/integers...`): `{"code": <its code>, "message": <why>}`;
+- metricSys and the rest: ours, with `error` set to the original's sentence where it had one.
+"""
 
 from __future__ import annotations
 
@@ -35,10 +41,37 @@ _STATUS: dict[type[ClusterError], tuple[int, str]] = {
 }
 
 
+# The metrics-server's sentences by status, where the error did not bring its own.
+_METRICS_SERVER = {
+    400: "Invalid Payload. Please verify the request payload and try again.",
+    404: "Resource Not Found",
+}
+_GENERIC_SERVER = "Well, This is unexpected. An Error has occurred, and we are working to fix it."
+# loopstock's codes by status, where the error did not bring its own.
+_LOOPSTOCK = {400: "invalid_body", 404: "not_found", 409: "limit_reached", 503: "unavailable"}
+
+
 def error_response(
-    status: int, error: str, detail: str, headers: dict[str, str] | None = None
+    status: int,
+    error: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    path: str = "",
+    message: str | None = None,
+    code: str | None = None,
 ) -> Response:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+    if path.startswith("/v1/integers"):
+        body: dict[str, str] = {
+            "code": code or _LOOPSTOCK.get(status, error.lower().replace(" ", "_")),
+            "message": detail,
+        }
+    elif path.startswith("/v1/metrics"):
+        text = message or _METRICS_SERVER.get(status, _GENERIC_SERVER)
+        body = {"message": text, "error": error, "detail": detail}
+    else:
+        body = {"error": message or error, "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def describe_validation(exc: ValidationError | RequestValidationError) -> str:
@@ -48,23 +81,32 @@ def describe_validation(exc: ValidationError | RequestValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
         message = err["msg"]
         if err["type"] == "string_pattern_mismatch":  # the only pattern: schemas.PRINTABLE
-            message = "a label must not contain control characters (\\x00-\\x1f, \\x7f)"
+            message = "must not contain control characters (\\x00-\\x1f, \\x7f)"
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 
-async def _cluster_error(_: Request, exc: Exception) -> Response:
+async def _cluster_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClusterError)
     status, error = next(_STATUS[c] for c in type(exc).__mro__ if c in _STATUS)
     headers = None
     if isinstance(exc, StoreUnavailable):
         headers = {"Retry-After": str(exc.retry_after)}
-    return error_response(status, error, exc.detail, headers)
+    return error_response(
+        status,
+        error,
+        exc.detail,
+        headers,
+        path=request.url.path,
+        message=exc.message,
+        code=exc.code,
+    )
 
 
-async def _validation_error(_: Request, exc: Exception) -> Response:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError | ValidationError)
-    return error_response(400, "Invalid Request", describe_validation(exc))
+    detail = describe_validation(exc)
+    return error_response(400, "Invalid Request", detail, path=request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -78,8 +120,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             allowed = _allowed_methods(request)
             headers = {**(exc.headers or {}), "Allow": allowed}
             detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
-            return error_response(405, phrase, detail, headers)
-    return error_response(exc.status_code, phrase, str(detail), exc.headers)
+            return error_response(405, phrase, detail, headers, path=request.url.path)
+    return error_response(exc.status_code, phrase, str(detail), exc.headers, path=request.url.path)
 
 
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
@@ -97,7 +139,9 @@ def _allowed_methods(request: Request) -> str:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "Internal Server Error", "unexpected error; see the node's log")
+    return error_response(
+        500, "Internal Server Error", "unexpected error; see the node's log", path=request.url.path
+    )
 
 
 def install(app: FastAPI) -> None:

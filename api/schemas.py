@@ -37,3 +37,52 @@ class BatchIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     items: list[IncrementIn] = Field(min_length=1)
+
+
+# The original systems' bodies. Unknown fields are ignored, as they were there.
+Name = Label
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+
+
+class _Original(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class SampleIn(_Original):
+    """`POST /v1/metrics` (metrics-server): one sample; `timestamp` is RFC 3339."""
+
+    timestamp: str
+    name: Name
+    value: float = Field(allow_inf_nan=False)
+
+
+class HostIn(_Original):
+    """`POST /v1/hosts/metrics` (metricSys rows, sent by scripts/host_agent.py)."""
+
+    id: Name
+    cpu_usage: Percent
+    memory_usage: Percent
+    disk_usage: Percent
+    timestamp: str
+
+
+class EventIn(_Original):
+    """`POST /event` (the data-ingestion service): every field required, unlike the original,
+    which stored a missing field as "" or 0."""
+
+    username: Name
+    metric: Label
+    count: int = Field(ge=0, le=MAX_VALUE)
+
+
+MAX_INTEGER = 2**32 - 1  # the original's INT UNSIGNED column
+
+
+class IntegerIn(_Original):
+    """`POST /v1/integers` (loopstock). `generator` and `seq` identify a sample so that a resend
+    is not counted twice; `timestamp` (RFC 3339) is its event time, else the server's time."""
+
+    integer: int | None = None
+    generator: Name | None = None
+    seq: int | None = Field(default=None, ge=0, le=MAX_VALUE)
+    timestamp: str | None = None

@@ -7,6 +7,7 @@ A request joins the open batch. The batch goes to the actor as one call:
 - never while `max_in_flight` calls are in flight: it grows until one returns.
 Requests without an Idempotency-Key are merged per label (a busy node sends one number per
 label, not one per request) and each still gets the values right after its own increment.
+Requests with records (samples, events, ...: cluster/records.py) go item by item, like keyed ones.
 
 Every batch carries an id (node incarnation, sequence) that stays the same across retries, so the
 actor applies it at most once. A request's future resolves only after the actor has durably
@@ -23,10 +24,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from cluster.errors import ClusterError, KeyReused, LimitReached
+from cluster.errors import ClusterError, KeyReused, LimitReached, TooLate
+from cluster.records import Record
 from cluster.store import BatchId, Item, ItemResult, Pair, Refusal, Values, totals
 
-_REFUSALS: dict[str, type[ClusterError]] = {"limit": LimitReached, "key_reused": KeyReused}
+_REFUSALS: dict[str, type[ClusterError]] = {
+    "limit": LimitReached,
+    "key_reused": KeyReused,
+    "late": TooLate,
+}
 
 ApplyFn = Callable[
     [BatchId, dict[str, int], list[Item]], Awaitable[tuple[Values | Refusal, list[ItemResult]]]
@@ -35,10 +41,11 @@ ApplyFn = Callable[
 
 @dataclass
 class _Entry:
-    """One request: its increments, its key, and the future its handler awaits."""
+    """One request: its increments, its key, its records, and the future its handler awaits."""
 
     pairs: list[Pair]
     key: str | None
+    records: list[Record]
     future: asyncio.Future[Values]
     adds: Counter[str] = field(init=False)  # label -> total increment
     since: float = field(default_factory=time.monotonic)
@@ -72,12 +79,15 @@ class Batcher:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
 
-    async def add(self, pairs: list[Pair], key: str | None = None) -> Values:
-        """Apply one request's increments (all or none); return each touched label's value right
-        after them. With an Idempotency-Key, a repeat gets the first answer, changing nothing."""
-        entry = _Entry(pairs, key, asyncio.get_running_loop().create_future())
+    async def add(
+        self, pairs: list[Pair], key: str | None = None, records: list[Record] | None = None
+    ) -> Values:
+        """Apply one request's increments and records (all or none); return each touched label's
+        value right after them. With an Idempotency-Key, a repeat gets the first answer,
+        changing nothing."""
+        entry = _Entry(pairs, key, records or [], asyncio.get_running_loop().create_future())
         self._pending.append(entry)
-        self._pending_labels += len(entry.adds)
+        self._pending_labels += len(entry.adds) + len(entry.records)
         self._dispatch()
         return await entry.future
 
@@ -125,7 +135,7 @@ class Batcher:
         count = size = 0
         for entry in self._pending:
             count += 1
-            size += len(entry.adds)
+            size += len(entry.adds) + len(entry.records)
             if size >= self._max_batch_labels:
                 break
         batch, self._pending = self._pending[:count], self._pending[count:]
@@ -139,8 +149,8 @@ class Batcher:
         self._dispatch()
 
     async def _send(self, batch_id: BatchId, batch: list[_Entry]) -> None:
-        keyed = [e for e in batch if e.key is not None]
-        merged_entries = [e for e in batch if e.key is None]
+        keyed = [e for e in batch if e.key is not None or e.records]
+        merged_entries = [e for e in batch if e.key is None and not e.records]
         if len(merged_entries) == 1:  # a lone (often bulk) request: nothing to merge
             merged = merged_entries[0].adds
         else:
@@ -149,7 +159,7 @@ class Batcher:
                 merged.update(entry.adds)
         try:
             merged_values, results = await self._apply(
-                batch_id, dict(merged), [(e.pairs, e.key) for e in keyed]
+                batch_id, dict(merged), [(e.pairs, e.key, e.records) for e in keyed]
             )
         except Exception as exc:  # every waiter must learn the batch's fate
             _settle_all(batch, exc)
@@ -165,7 +175,7 @@ class Batcher:
         self._seq += 1
         try:
             _, singles = await self._apply(
-                (self._incarnation, self._seq), {}, [(e.pairs, None) for e in merged_entries]
+                (self._incarnation, self._seq), {}, [(e.pairs, None, []) for e in merged_entries]
             )
         except Exception as exc:
             _settle_all(merged_entries, exc)

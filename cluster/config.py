@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import (
@@ -64,6 +64,56 @@ class RaySettings(BaseModel):
         }
 
 
+class BufferSettings(BaseModel):
+    """The record buffers beside the counters (metric samples, host rows, events, integers)."""
+
+    # Raw samples per series: at most raw_count, none older than raw_seconds before the newest.
+    raw_seconds: float = Field(default=3600.0, gt=0)
+    raw_count: int = Field(default=3600, ge=1)
+    # Seconds each rollup resolution keeps, counted from a series' newest sample; 0: forever.
+    minute_retention: float = Field(default=7 * 86400.0, ge=0)
+    hour_retention: float = Field(default=90 * 86400.0, ge=0)
+    day_retention: float = Field(default=0.0, ge=0)
+    max_series: int = Field(default=1000, ge=1)
+    max_host_rows: int = Field(default=100_000, ge=1)
+    max_users: int = Field(default=1_000_000, ge=1)
+    max_recent_events: int = Field(default=1_000_000, ge=1)
+    # Integers are averaged over tumbling windows of event time; a window closes `grace`
+    # seconds after its end, and later samples for it are refused.
+    integer_window: float = Field(default=5.0, gt=0)
+    integer_grace: float = Field(default=1.0, ge=0)
+    integer_windows_kept: int = Field(default=1000, ge=10)
+    # A sample may be at most this many seconds ahead of the server's clock.
+    max_future: float = Field(default=86400.0, ge=0)
+
+    def record_limits(self) -> dict[str, Any]:
+        """The actor's `record_limits` (cluster/records.py RecordLimits), as plain data."""
+        return {
+            "retention": {
+                "raw_seconds": self.raw_seconds,
+                "raw_count": self.raw_count,
+                "minute": self.minute_retention or None,  # 0 means forever
+                "hour": self.hour_retention or None,
+                "day": self.day_retention or None,
+            },
+            "max_series": self.max_series,
+            "max_host_rows": self.max_host_rows,
+            "max_users": self.max_users,
+            "max_recent_events": self.max_recent_events,
+            "integer_window": self.integer_window,
+            "integer_grace": self.integer_grace,
+            "integer_windows_kept": self.integer_windows_kept,
+        }
+
+
+class AgentSettings(BaseModel):
+    """The host agent (scripts/host_agent.py) that the supervisor runs beside the nodes."""
+
+    enabled: bool = True
+    id: str | None = None  # default: this host's name
+    interval: float = Field(default=1.0, gt=0)
+
+
 def _default_nodes() -> list[NodeSpec]:
     return [NodeSpec(name=f"node-{p}", port=p) for p in (4000, 4001, 4002)]
 
@@ -80,6 +130,8 @@ class Settings(BaseSettings):
     # Which of `nodes` this process serves; set by the supervisor for each node process.
     node_name: str | None = None
     ray: RaySettings = Field(default_factory=RaySettings)
+    buffers: BufferSettings = Field(default_factory=BufferSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
 
     discovery_interval: float = Field(default=2.0, gt=0)
     discovery_timeout: float = Field(default=1.0, gt=0)

@@ -6,13 +6,25 @@ from __future__ import annotations
 class ClusterError(Exception):
     """Base of every error a caller is expected to turn into a response."""
 
-    def __init__(self, detail: str) -> None:
+    default_code: str | None = None
+
+    def __init__(self, detail: str, *, message: str | None = None, code: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        # What an original system's clients read (api/errors.py words each contract's body):
+        # a fixed sentence (metrics-server, metricSys) or a code (loopstock).
+        self.message = message
+        self.code = code or self.default_code
 
 
 class InvalidInput(ClusterError):
     """The request itself is wrong; retrying it unchanged cannot succeed."""
+
+
+class TooLate(InvalidInput):
+    """A sample's time window has already closed; its result is published and stays as it is."""
+
+    default_code = "late_integer"
 
 
 class NotFound(ClusterError):

@@ -23,7 +23,7 @@ import ray
 from ray.exceptions import ActorUnavailableError, RayError, RayTaskError
 
 from cluster.config import NAMESPACE, Settings
-from cluster.errors import StoreUnavailable
+from cluster.errors import ClusterError, StoreUnavailable
 from cluster.storage import StorageError
 from cluster.store import CounterStore
 
@@ -85,7 +85,9 @@ class StoreClient:
 
     async def apply(self, batch_id: Any, merged: dict[str, int], items: list[Any]) -> Any:
         """CounterStore.apply, with an attempt timeout that grows with the batch."""
-        labels = len(merged) + sum(len(labels) for pairs, _ in items for labels, _ in pairs)
+        labels = len(merged) + sum(
+            len(records) + sum(len(labels) for labels, _ in pairs) for pairs, _, records in items
+        )
         timeout = self._settings.call_timeout + labels / 100_000
         return await self.call("apply", batch_id, merged, items, timeout=timeout)
 
@@ -103,7 +105,9 @@ class StoreClient:
                 return await asyncio.wait_for(ref, timeout)
             except StorageError as exc:  # raised in the actor: Ray re-raises it as its cause too
                 raise StoreUnavailable(f"the counter store cannot write: {exc}") from None
-            except RayTaskError:
+            except RayTaskError as exc:  # the actor's own answer, e.g. NotFound: not retried
+                if isinstance(exc.cause, ClusterError):
+                    raise exc.cause from None
                 raise
             except (ActorUnavailableError, TimeoutError) as exc:
                 last_error = exc
@@ -159,6 +163,7 @@ class StoreClient:
             idempotency_window=s.idempotency_window,
             snapshot_every=s.snapshot_every,
             crash_after_commits=s.test_crash_after_commits,
+            record_limits=s.buffers.record_limits(),
         )
 
 

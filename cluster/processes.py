@@ -116,6 +116,17 @@ def node_command() -> list[str]:
     return [sys.executable, "-m", "api"]
 
 
+def agent_command(settings: Settings) -> list[str]:
+    """scripts/host_agent.py, posting this host's usage to every node in turn."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "host_agent.py"
+    argv = [sys.executable, str(script), "--interval", str(settings.agent.interval)]
+    for node in settings.nodes:
+        argv += ["--url", node.url]
+    if settings.agent.id:
+        argv += ["--id", settings.agent.id]
+    return argv
+
+
 def spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
         return subprocess.Popen(

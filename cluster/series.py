@@ -1,15 +1,18 @@
 """The metric-sample buffer: per series, recent raw samples and rollups per minute, hour and day.
 
-Pure Python, no Ray, no clock of its own (callers pass `now`), so it is tested directly.
+Pure Python, no Ray, no clock of its own, so it is tested directly.
 
-- Raw samples: per series, kept sorted by timestamp, at most `raw_count` of them and none older
-  than `raw_seconds` before the newest `now` seen.
-- Rollups: per resolution, buckets aligned to the Unix epoch in UTC (a day starts at 00:00 UTC),
-  each holding count, sum, min and max, so an average and more come from them. A sample lands in
-  the bucket of its own timestamp, however late or out of order it arrives, as long as that
-  bucket is within the resolution's retention; otherwise that resolution skips it.
-- Limits: `max_series` distinct names; past it a new name is refused with LimitReached and
-  nothing changes.
+- Retention is measured per series from its newest sample, not from the server's clock, so a
+  series posted with historical timestamps (the original metrics-server's simulator posts dates
+  in 2023-2024) keeps its recent history at every resolution. Callers refuse timestamps far in
+  the future, which would otherwise push a series' history out at once.
+- Raw samples: kept sorted by timestamp, at most `raw_count`, none older than `raw_seconds`
+  before the series' newest sample.
+- Rollups: buckets aligned to the Unix epoch in UTC (a day starts at 00:00 UTC), each holding
+  count, sum, min and max, so an average and more come from them. A sample lands in the bucket
+  of its own timestamp however late or out of order it arrives, as long as that bucket is within
+  the resolution's retention; otherwise that resolution skips it.
+- Limits: `max_series` distinct names; `refuse()` says beforehand whether new names fit.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
-from cluster.errors import InvalidInput, LimitReached, NotFound
+from cluster.errors import InvalidInput, NotFound
 
 RESOLUTIONS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -46,7 +50,7 @@ class Retention:
     """How long each resolution keeps data, in seconds (None: forever)."""
 
     raw_seconds: float = 3600.0
-    raw_count: int = 10_000
+    raw_count: int = 3600
     minute: float | None = 7 * 86400.0
     hour: float | None = 90 * 86400.0
     day: float | None = None
@@ -57,6 +61,7 @@ class Retention:
 
 @dataclass
 class Series:
+    newest: float = -math.inf
     raw: list[tuple[float, float]] = field(default_factory=list)
     rollups: dict[str, dict[int, Rollup]] = field(
         default_factory=lambda: {r: {} for r in RESOLUTIONS}
@@ -64,49 +69,50 @@ class Series:
 
 
 class SeriesBuffer:
-    def __init__(self, retention: Retention | None = None, max_series: int = 10_000) -> None:
+    def __init__(self, retention: Retention | None = None, max_series: int = 1000) -> None:
         self._retention = retention or Retention()
         self._max_series = max_series
         self._series: dict[str, Series] = {}
-        self._now = -math.inf  # the newest `now` seen: retention is measured from it
 
-    def add(self, name: str, timestamp: float, value: float, now: float) -> None:
-        """Record one sample. `now` is the server's time, for retention."""
-        if not math.isfinite(value) or not math.isfinite(timestamp):
-            raise InvalidInput(f"sample {name!r}: timestamp and value must be finite numbers")
+    def refuse(self, names: set[str]) -> str | None:
+        """Why samples of `names` cannot be added (too many series), or None."""
+        new = len(names - self._series.keys())
+        if new and len(self._series) + new > self._max_series:
+            return (
+                f"the buffer holds {len(self._series)} series and this request would add {new} "
+                f"more; the limit is {self._max_series}"
+            )
+        return None
+
+    def add(self, name: str, timestamp: float, value: float) -> None:
+        """Record one sample (the caller checked `refuse` and that both numbers are finite)."""
         series = self._series.get(name)
         if series is None:
-            if len(self._series) >= self._max_series:
-                raise LimitReached(
-                    f"the buffer holds {len(self._series)} series, the limit; "
-                    f"{name!r} would be a new one"
-                )
             series = self._series[name] = Series()
-        self._now = max(self._now, now)
+        series.newest = max(series.newest, timestamp)
         retention = self._retention
-        if timestamp >= self._now - retention.raw_seconds:
+        if timestamp >= series.newest - retention.raw_seconds:
             bisect.insort(series.raw, (timestamp, value))
             if len(series.raw) > retention.raw_count:
                 del series.raw[: len(series.raw) - retention.raw_count]
         for resolution, width in RESOLUTIONS.items():
             keep = retention.of(resolution)
             bucket = int(timestamp // width) * width
-            if keep is None or bucket + width > self._now - keep:
+            if keep is None or bucket + width > series.newest - keep:
                 series.rollups[resolution].setdefault(bucket, Rollup()).add(value)
 
-    def prune(self, now: float) -> None:
+    def prune(self) -> None:
         """Forget raw samples and buckets past their retention (call it now and then)."""
-        self._now = max(self._now, now)
         retention = self._retention
         for series in self._series.values():
-            cut = bisect.bisect_left(series.raw, (self._now - retention.raw_seconds, -math.inf))
+            cut = bisect.bisect_left(series.raw, (series.newest - retention.raw_seconds,))
             del series.raw[:cut]
             for resolution, width in RESOLUTIONS.items():
                 keep = retention.of(resolution)
                 if keep is None:
                     continue
                 buckets = series.rollups[resolution]
-                for bucket in [b for b in buckets if b + width <= self._now - keep]:
+                for bucket in [b for b in buckets if b + width <= series.newest - keep]:
                     del buckets[bucket]
 
     def names(self) -> list[str]:
@@ -126,6 +132,34 @@ class SeriesBuffer:
         buckets = self._get(name).rollups[resolution]
         found = [(b, r) for b, r in buckets.items() if start <= b <= end]
         return sorted(found, key=lambda pair: pair[0], reverse=True)
+
+    def state(self) -> dict[str, Any]:
+        """Everything, JSON-ready (the store's snapshot)."""
+        return {
+            name: {
+                "newest": s.newest,
+                "raw": s.raw,
+                "rollups": {
+                    res: [[b, r.count, r.total, r.low, r.high] for b, r in buckets.items()]
+                    for res, buckets in s.rollups.items()
+                },
+            }
+            for name, s in self._series.items()
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Replace everything with a `state()` taken earlier."""
+        self._series = {
+            name: Series(
+                newest=s["newest"],
+                raw=[(ts, v) for ts, v in s["raw"]],
+                rollups={
+                    res: {b: Rollup(c, t, lo, hi) for b, c, t, lo, hi in rows}
+                    for res, rows in s["rollups"].items()
+                },
+            )
+            for name, s in state.items()
+        }
 
     def _get(self, name: str) -> Series:
         series = self._series.get(name)

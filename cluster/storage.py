@@ -8,6 +8,10 @@ Layout:
 - `applied`: the ids of recent batches, written in the batch's transaction, so a retried batch
   is recognised after a restart too. `idempotency`: the first answer to each Idempotency-Key.
 - `meta`: the epoch, bumped at every open.
+- `records`: one row per batch that carried records (samples, host rows, events, integers; see
+  cluster/records.py), replayed in order at recovery. `state`: the record buffers as of the
+  last snapshot that found them changed, one JSON document per part; written in the same
+  transaction that empties `records`.
 
 Durability: `process` (synchronous=NORMAL) keeps every committed batch when the process is
 killed; `fsync` (synchronous=FULL) also when the machine loses power.
@@ -35,6 +39,8 @@ CREATE TABLE IF NOT EXISTS applied (
 CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, request BLOB NOT NULL,
     answer BLOB NOT NULL, at REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS state (part TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -50,6 +56,8 @@ class Recovered:
     epoch: int
     replayed: set[str]  # labels changed in the log since the last snapshot
     log_rows: int
+    state: dict[str, Any]  # record buffers as of the last snapshot, by part
+    records: list[list[Any]]  # records committed since then, in order
 
 
 @dataclass
@@ -87,12 +95,17 @@ class Storage:
                 key: (orjson.loads(request), orjson.loads(answer), at)
                 for key, request, answer, at in db.execute("SELECT * FROM idempotency")
             }
+            state = {part: orjson.loads(body) for part, body in db.execute("SELECT * FROM state")}
+            records = []
+            for (body,) in db.execute("SELECT body FROM records ORDER BY id"):
+                records.extend(orjson.loads(body))
+                log_rows += 1
             row = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             epoch = (row[0] if row else 0) + 1
             db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
         except (sqlite3.DatabaseError, orjson.JSONDecodeError) as exc:
             raise StorageError(f"{self.path}: the counter store is corrupt: {exc}") from exc
-        return Recovered(counts, applied, idempotency, epoch, replayed, log_rows)
+        return Recovered(counts, applied, idempotency, epoch, replayed, log_rows, state, records)
 
     def commit(
         self,
@@ -100,13 +113,17 @@ class Storage:
         changes: dict[str, int],
         answers: dict[str, tuple[Any, Any]],
         now: float,
+        records: list[list[Any]] | None = None,
     ) -> None:
-        """One batch, atomically: its new values, its id, its Idempotency-Key answers."""
+        """One batch, atomically: its new values, its records, its id, its Idempotency-Key
+        answers."""
         db = self._db
         try:
             db.execute("BEGIN")
             if changes:
                 db.execute("INSERT INTO log (changes) VALUES (?)", (orjson.dumps(changes),))
+            if records:
+                db.execute("INSERT INTO records (body) VALUES (?)", (orjson.dumps(records),))
             db.execute("INSERT INTO applied VALUES (?, ?, ?)", (*batch_id, now))
             db.executemany(
                 "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?)",
@@ -121,14 +138,27 @@ class Storage:
                 db.execute("ROLLBACK")
             raise StorageError(f"{self.path}: cannot write: {exc}") from exc
 
-    def snapshot(self, values: dict[str, int], forget_before: float, keys_before: float) -> None:
+    def snapshot(
+        self,
+        values: dict[str, int],
+        forget_before: float,
+        keys_before: float,
+        state: dict[str, Any] | None = None,
+    ) -> None:
         """Fold the log into `counters` (given every label changed since the last snapshot),
-        and drop batch ids and Idempotency-Keys older than their windows."""
+        replace the record buffers' `state` if given (then the records log is folded too), and
+        drop batch ids and Idempotency-Keys older than their windows."""
         db = self._db
         try:
             db.execute("BEGIN")
             db.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?)", values.items())
             db.execute("DELETE FROM log")
+            if state is not None:
+                db.executemany(
+                    "INSERT OR REPLACE INTO state VALUES (?, ?)",
+                    [(part, orjson.dumps(body)) for part, body in state.items()],
+                )
+                db.execute("DELETE FROM records")
             db.execute("DELETE FROM applied WHERE at < ?", (forget_before,))
             db.execute("DELETE FROM idempotency WHERE at < ?", (keys_before,))
             db.execute("COMMIT")

@@ -1,4 +1,5 @@
-"""CounterStore: the one actor that holds every counter of the cluster.
+"""CounterStore: the one actor that holds every counter of the cluster, and the record buffers
+(metric samples, host rows, events, integers: cluster/records.py).
 
 Contract (what a caller may rely on):
 - Durable when acknowledged: `apply` returns only after the batch is committed to the SQLite
@@ -11,6 +12,8 @@ Contract (what a caller may rely on):
   items are answered with their labels' current values. Callers retry with the same id after
   `ActorUnavailableError`, when they cannot know whether the call ran. An item with an
   Idempotency-Key seen within `idempotency_window` gets the key's first answer.
+- Records follow the same rules: an item's records and its increments are applied together or
+  refused together, committed in the batch's transaction, replayed at recovery.
 
 This module does not import Ray at load time: unit tests drive the class directly.
 """
@@ -26,14 +29,17 @@ from typing import Any
 
 import orjson
 
+from cluster.records import Record, RecordLimits, Records
+from cluster.series import Retention
 from cluster.storage import BatchId, Durability, Storage
 
 MAX_VALUE = 2**63 - 1
 
 Pair = tuple[list[str], int]  # labels, increment
-Item = tuple[list[Pair], str | None]  # one request (all or nothing), its Idempotency-Key
+# One request (all or nothing): its increments, its Idempotency-Key, its records.
+Item = tuple[list[Pair], str | None, list[Record]]
 Values = dict[str, int]  # each touched label's value right after the request
-Refusal = tuple[str, str]  # ("limit" | "key_reused", detail): nothing was applied
+Refusal = tuple[str, str]  # ("limit" | "key_reused" | "late", detail): nothing was applied
 ItemResult = Values | Refusal
 
 
@@ -47,10 +53,15 @@ class CounterStore:
         idempotency_window: float = 600.0,
         snapshot_every: int = 1000,
         crash_after_commits: int = 0,
+        record_limits: dict[str, Any] | None = None,
     ) -> None:
         started = time.perf_counter()
         self._storage = Storage(Path(db_path), durability)
         recovered = self._storage.load()
+        self._records = Records(_record_limits(record_limits or {}))
+        self._records.load(recovered.state)
+        self._records.apply(recovered.records)
+        self._records_dirty = bool(recovered.records)
         self._counts = recovered.counts
         self._applied = recovered.applied
         self._keys = recovered.idempotency
@@ -58,6 +69,7 @@ class CounterStore:
         self._recovery: dict[str, float] = {
             "counters": len(self._counts),
             "replayed_labels": len(recovered.replayed),
+            "replayed_records": len(recovered.records),
         }
         self._max_counters = max_counters
         self._dedup_window = dedup_window
@@ -93,24 +105,31 @@ class CounterStore:
         batch_id = tuple(batch_id)  # Ray may hand a tuple back as a list
         if batch_id in self._applied:
             current = {label: self._counts.get(label, 0) for label in merged}
-            return current, [self._repeat(pairs, key) for pairs, key in items]
+            return current, [self._repeat(pairs, key) for pairs, key, _ in items]
         now = time.time()
         stage = _Stage(self._counts, self._max_counters)
         answers: dict[str, tuple[Any, Any]] = {}
         results: list[ItemResult] = []
-        for pairs, key in items:
-            request = _canonical(pairs)
+        accepted: list[Record] = []
+        for pairs, key, records in items:
+            request = _canonical(pairs, records)
             earlier = None if key is None else (answers.get(key) or self._keys.get(key))
             if earlier is not None:
                 results.append(earlier[1] if earlier[0] == request else _key_reused(key))
                 continue
-            result = stage.add(totals(pairs))
-            if key is not None and isinstance(result, dict):
-                answers[key] = (request, result)
+            # Checked with the batch's earlier records, so limits hold across the batch.
+            refusal = self._records.refuse(accepted + records, now) if records else None
+            result = refusal or stage.add(totals(pairs))
+            if isinstance(result, dict):
+                accepted.extend(records)
+                if key is not None:
+                    answers[key] = (request, result)
             results.append(result)
         merged_result = stage.add(merged)
-        self._storage.commit(batch_id, stage.changes, answers, now)
+        self._storage.commit(batch_id, stage.changes, answers, now, accepted)
         # Only now, with the batch on disk, does memory change: a failed write leaves no trace.
+        self._records.apply(accepted)
+        self._records_dirty = self._records_dirty or bool(accepted)
         self._counts.update(stage.changes)
         self._dirty.update(stage.changes)
         if stage.changes:
@@ -133,11 +152,17 @@ class CounterStore:
 
     def _snapshot(self) -> None:
         now = time.time()
+        state = None
+        if self._records_dirty:
+            self._records.prune(now)
+            state = self._records.state()
         self._storage.snapshot(
             {label: self._counts[label] for label in self._dirty},
             forget_before=now - self._dedup_window,
             keys_before=now - self._idempotency_window,
+            state=state,
         )
+        self._records_dirty = False
         self._dirty.clear()
         self._log_rows = 0
         self._applied = {b: t for b, t in self._applied.items() if t >= now - self._dedup_window}
@@ -147,6 +172,13 @@ class CounterStore:
     async def read(self, labels: list[str]) -> dict[str, int]:
         """Those of `labels` that exist."""
         return {label: self._counts[label] for label in labels if label in self._counts}
+
+    async def view(self, name: str, *args: Any) -> Any:
+        """A read of the record buffers (cluster/records.py names them). Reads that depend on
+        the time get the actor's clock, so every node sees the same windows."""
+        if name in _TIMED_VIEWS:
+            args = (time.time(), *args)
+        return self._records.view(name, *args)
 
     async def read_json(self) -> bytes:
         """Every counter as a JSON object, ready to send: serialised here once per change
@@ -224,9 +256,22 @@ def totals(pairs: list[Pair]) -> Counter[str]:
     return sums
 
 
-def _canonical(pairs: list[Pair]) -> list[list[Any]]:
-    """A request as stored with its Idempotency-Key (JSON has no tuples)."""
-    return [[list(labels), increment] for labels, increment in pairs]
+def _canonical(pairs: list[Pair], records: list[Record]) -> list[list[Any]]:
+    """A request as stored with its Idempotency-Key (JSON has no tuples). An event's time is
+    stamped by the server, so a retry differs there: it is not part of the request."""
+    return [[list(labels), increment] for labels, increment in pairs] + [
+        r[:-1] if r[0] == "e" else list(r) for r in records
+    ]
+
+
+_TIMED_VIEWS = {"hourly_total", "hourly_per_user", "integer_averages", "integer_last"}
+
+
+def _record_limits(given: dict[str, Any]) -> RecordLimits:
+    retention = given.pop("retention", None)
+    if retention is not None:
+        given["retention"] = Retention(**retention)
+    return RecordLimits(**given)
 
 
 def _key_reused(key: str) -> Refusal:

@@ -30,6 +30,7 @@ from cluster.config import Settings
 app = typer.Typer(add_completion=False, help=__doc__, rich_markup_mode=None)
 HEAD = "ray-head"
 SUPERVISOR = "supervisor"
+AGENT = "host-agent"
 _STABLE_AFTER = 60.0  # a process that ran this long before dying restarts with the first backoff
 
 
@@ -76,10 +77,15 @@ class Supervisor:
             )
             for n in settings.nodes
         ]
+        # Restarted like the nodes, stopped before them (its last flush still finds them).
+        self.agents = []
+        if settings.agent.enabled:
+            log = run_dir / "host-agent.log"
+            self.agents.append(Child(AGENT, P.agent_command(settings), {}, log))
 
     def save(self) -> None:
         procs = {SUPERVISOR: P.Recorded.of(os.getpid())}
-        for child in (self.head, *self.nodes):
+        for child in (self.head, *self.nodes, *self.agents):
             rec = child.record()
             if rec:
                 procs[child.name] = rec
@@ -91,8 +97,8 @@ class Supervisor:
             link.symlink_to(P.ray_temp_dir(self.settings.run_dir))
         try:
             self.start_head()
-            for node in self.nodes:
-                node.start()
+            for child in (*self.nodes, *self.agents):
+                child.start()
             self.save()
             say(f"nodes starting: {', '.join(n.url for n in self.settings.nodes)}")
             while not self.stopping.wait(0.5):
@@ -124,7 +130,7 @@ class Supervisor:
             self.save()
             return
         now = time.monotonic()
-        for node in self.nodes:
+        for node in (*self.nodes, *self.agents):
             if node.restart_at is not None:
                 if now >= node.restart_at:
                     node.restarts += 1
@@ -150,6 +156,8 @@ class Supervisor:
             P.stop_session(rec, self.settings.shutdown_grace + 5)
 
     def shutdown(self) -> None:
+        for agent in self.agents:
+            self._stop_child(agent)
         say("stopping nodes (draining in-flight requests)")
         threads = [threading.Thread(target=self._stop_child, args=(n,)) for n in self.nodes]
         for t in threads:

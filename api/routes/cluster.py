@@ -16,13 +16,23 @@ router = APIRouter(tags=["cluster"])
 
 @router.get("/health")
 async def health(request: Request, settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
-    """200 while this node serves. The actor's state is reported, never created here."""
+    """200 while this node serves. The actor's state is reported, never created here.
+    `status` and `resources` are the original metrics-server's shape."""
+    actor = await store.status()
+    store_up = actor["state"] == "alive"
     return {
-        "status": "ok",
+        "status": "up",
+        "resources": [
+            {
+                "name": "store",
+                "status": "up" if store_up else actor["state"],
+                "message": "" if store_up else actor.get("error", actor["state"]),
+            }
+        ],
         "node": settings.node_name,
         "uptime_s": round(time.monotonic() - request.app.state.started, 3),
         "ray": {"connected": ray.is_initialized(), "address": settings.ray.address},
-        "actor": await store.status(),
+        "actor": actor,
     }
 
 

@@ -110,7 +110,7 @@ def test_keyed_requests_go_as_items_and_repeat_gets_first_answer(tmp_path):
         assert first == again == {"a": 5}
         with pytest.raises(KeyReused):
             await batcher.add([(["a"], 6)], key="k")
-        assert fake.calls[0][1] == {} and fake.calls[0][2] == [([(["a"], 5)], "k")]
+        assert fake.calls[0][1] == {} and fake.calls[0][2] == [([(["a"], 5)], "k", [])]
 
     run(scenario())
 

@@ -1,4 +1,5 @@
 import asyncio
+import time
 
 import orjson
 import pytest
@@ -17,9 +18,9 @@ def read(store, labels=None):
     return asyncio.run(store.read(labels))
 
 
-def one(labels, increment, key=None):
+def one(labels, increment, key=None, records=()):
     """An item: one request of one (labels, increment) pair."""
-    return ([(labels, increment)], key)
+    return ([(labels, increment)], key, list(records))
 
 
 def test_items_then_merged_increments_return_new_values(db):
@@ -38,7 +39,7 @@ def test_label_listed_twice_is_incremented_twice(db):
 def test_request_with_several_pairs_is_all_or_nothing(db):
     store = CounterStore(db)
     store.apply_now(("n", 1), {"b": MAX_VALUE}, [])
-    _, results = store.apply_now(("n", 2), {}, [([(["a"], 1), (["b"], 1)], None)])
+    _, results = store.apply_now(("n", 2), {}, [([(["a"], 1), (["b"], 1)], None, [])])
     assert results[0][0] == "limit"
     assert read(store) == {"b": MAX_VALUE}
 
@@ -143,3 +144,62 @@ def test_totals_add_every_listing_times_its_increment():
     assert totals([(["a", "b", "a"], 2)]) == {"a": 4, "b": 2}
     assert totals([(["a"], 1), (["a", "c"], 3), (["c"], 1)]) == {"a": 4, "c": 4}
     assert totals([(["a"], 0)]) == {"a": 0}
+
+
+T = 1_700_000_000.0
+
+
+def sample(name, ts, value):
+    return ([], None, [["s", name, ts, value]])
+
+
+def test_records_survive_a_restart_from_the_log_and_from_a_snapshot(db):
+    store = CounterStore(db, snapshot_every=3)
+    event = ["e", "ann", "kite_call", 7, T]
+    store.apply_now(("n", 1), {}, [one(["kite_call"], 7, records=[event]), sample("temp", T, 20.0)])
+    store.apply_now(("n", 2), {}, [sample("temp", T + 1, 30.0)])
+    after_log = CounterStore(db, snapshot_every=3)  # two batches in the log: replayed
+    store.apply_now(("n", 3), {}, [sample("temp", T + 2, 40.0)])  # third: folded into state
+    after_snapshot = CounterStore(db, snapshot_every=3)
+    for again, samples in ((after_log, 2), (after_snapshot, 3)):
+        ((_, count, *_),) = asyncio.run(again.view("series_query", "temp", "day", 0, 2 * T))
+        assert count == samples
+        assert asyncio.run(again.view("first_seen", "ann"))["first_seen"] == T
+        assert read(again, ["kite_call"]) == {"kite_call": 7}
+    assert after_snapshot.apply_now(("n", 3), {}, [sample("temp", T, 1.0)])[1] == [{}]  # a repeat
+    ((_, count, *_),) = asyncio.run(after_snapshot.view("series_query", "temp", "day", 0, 2 * T))
+    assert count == 3
+
+
+def test_refused_records_take_their_items_increments_with_them(db):
+    store = CounterStore(db, record_limits={"max_series": 1})
+    _, results = store.apply_now(
+        ("n", 1),
+        {},
+        [sample("a", T, 1.0), one(["x"], 1, records=[["s", "b", T, 2.0]]), sample("a", T, 3.0)],
+    )
+    assert results[0] == {} and results[2] == {}
+    assert results[1][0] == "limit" and "limit is 1" in results[1][1]
+    assert read(store) == {}
+    assert asyncio.run(store.view("series_names")) == ["a"]
+
+
+def test_late_integer_is_refused_and_a_resend_is_not_counted_twice(db):
+    store = CounterStore(db)
+    now = time.time()
+    fresh = ["i", "gen-1", 1, 10, now]
+    _, results = store.apply_now(("n", 1), {}, [([], None, [fresh]), ([], None, [fresh])])
+    assert results == [{}, {}]
+    _, (late,) = store.apply_now(("n", 2), {}, [([], None, [["i", "gen-1", 2, 5, now - 60]])])
+    assert late[0] == "late"
+    windows = store._records.integers.state()["windows"]
+    assert [(total, count) for _, total, count in windows] == [("10", 1)]
+
+
+def test_event_retried_with_its_key_gets_the_first_answer_despite_a_new_stamp(db):
+    store = CounterStore(db)
+    first = one(["m"], 2, key="k", records=[["e", "ann", "m", 2, T]])
+    retry = one(["m"], 2, key="k", records=[["e", "ann", "m", 2, T + 5]])
+    assert store.apply_now(("n", 1), {}, [first])[1] == [{"m": 2}]
+    assert store.apply_now(("n", 2), {}, [retry])[1] == [{"m": 2}]
+    assert read(store) == {"m": 2}

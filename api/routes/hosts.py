@@ -1,0 +1,62 @@
+"""Host metrics, compatible with the original metricSys: GET /v1/hosts/metrics?limit=N, and the
+write route its generator lacked (scripts/host_agent.py posts this host's rows).
+
+Fixed from the original: a negative `limit` returned every row and a too large one was not
+bounded (both 400 now); an empty answer was `{"metrics": null}` (now `[]`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from api.deps import BatcherDep, SettingsDep, StoreDep, one_or_many, read_body
+from api.responses import JSONResponse
+from api.routes.samples import checked_time
+from api.schemas import HostIn
+from cluster.errors import InvalidInput
+
+router = APIRouter(tags=["hosts (metricSys)"])
+
+MAX_LIMIT = 10_000
+_LIMIT_ERROR = "invalid limit query parameter"
+
+
+@router.get("/v1/hosts/metrics")
+async def host_metrics(request: Request, store: StoreDep) -> dict[str, Any]:
+    """The `limit` newest rows, newest first: `{"metrics": [{id, cpu_usage, memory_usage,
+    disk_usage, timestamp}]}`."""
+    text = request.query_params.get("limit")
+    if text is None or not text.isascii() or not text.isdigit() or int(text) > MAX_LIMIT:
+        shown = "missing" if text is None else repr(text)
+        raise InvalidInput(
+            f"limit is {shown}; give an integer from 0 to {MAX_LIMIT}, e.g. ?limit=10",
+            message=_LIMIT_ERROR,
+        )
+    return {"metrics": await store.call("view", "hosts_latest", int(text))}
+
+
+@router.post("/v1/hosts/metrics", status_code=201)
+async def post_host_metrics(
+    request: Request, settings: SettingsDep, batcher: BatcherDep
+) -> Response:
+    """One row `{"id", "cpu_usage", "memory_usage", "disk_usage", "timestamp"}` (percentages,
+    RFC 3339) or a list of them."""
+    raw = await read_body(request, settings.max_body_bytes)
+    rows = one_or_many(raw, HostIn, settings.max_batch_items)
+    now = time.time()
+    records = [
+        [
+            "h",
+            r.id,
+            r.cpu_usage,
+            r.memory_usage,
+            r.disk_usage,
+            checked_time(r.timestamp, now, settings.buffers.max_future),
+        ]
+        for r in rows
+    ]
+    await batcher.add([], None, records)
+    return JSONResponse({"status": "success"}, status_code=201)

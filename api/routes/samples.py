@@ -1,0 +1,114 @@
+"""Metric samples, compatible with the original metrics-server: POST/GET /v1/metrics, the
+bucketed range query, /ping.
+
+Fixed from the original: the end date is included (it was excluded), the granularity is
+checked (anything but minute/hour/day gave a 500), a bad sample is refused with the offending
+value (it was stored with zero values, or killed the server), an unknown metric is a 404.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from api.deps import BatcherDep, SettingsDep, StoreDep, media_type, one_or_many, read_body
+from api.responses import JSONResponse
+from api.schemas import SampleIn
+from cluster.errors import InvalidInput
+from cluster.series import RESOLUTIONS
+from cluster.timeutil import parse_day, parse_rfc3339, rfc3339
+
+router = APIRouter(tags=["samples (metrics-server)"])
+
+DAY = 86400
+
+
+@router.get("/ping")
+async def ping() -> dict[str, str]:
+    return {"status": "up"}
+
+
+@router.post("/v1/metrics", status_code=201)
+@router.post("/v1/metrics/", status_code=201, include_in_schema=False)
+async def post_samples(request: Request, settings: SettingsDep, batcher: BatcherDep) -> Response:
+    """One sample `{"timestamp": RFC 3339, "name", "value"}` or a list of them; 201 once stored."""
+    media = media_type(request)
+    if media != "application/json":  # a 400 here, as in the original, not our usual 415
+        raise InvalidInput(f"Content-Type is {media!r}; send application/json")
+    raw = await read_body(request, settings.max_body_bytes)
+    samples = one_or_many(raw, SampleIn, settings.max_batch_items)
+    now = time.time()
+    records = [
+        ["s", s.name, checked_time(s.timestamp, now, settings.buffers.max_future), s.value]
+        for s in samples
+    ]
+    await batcher.add([], None, records)
+    return JSONResponse({"status": "success"}, status_code=201)
+
+
+@router.get("/v1/metrics")
+@router.get("/v1/metrics/", include_in_schema=False)
+async def metric_names(store: StoreDep) -> list[str]:
+    """Every metric name that has samples, sorted."""
+    return await store.call("view", "series_names")
+
+
+@router.get("/v1/metrics/{name}/{granularity}/{start}/{end}")
+async def metric_range(
+    name: str, granularity: str, start: str, end: str, store: StoreDep
+) -> dict[str, Any]:
+    """The average (and count, min, max) per bucket of `granularity` from `start` to `end`,
+    both included, newest first. Dates are `YYYY-MM-DD` (an end date covers its whole day) or
+    RFC 3339 date-times."""
+    first = _moment(start, "startDate", end_of_day=False)
+    last = _moment(end, "endDate", end_of_day=True)
+    if granularity not in RESOLUTIONS:
+        raise InvalidInput(
+            f"granularity {granularity!r} is not one of {', '.join(RESOLUTIONS)}",
+            message="Invalid granularity",
+        )
+    if first > last:
+        raise InvalidInput(
+            f"startDate {start!r} is after endDate {end!r}", message="Invalid date range"
+        )
+    buckets = await store.call("view", "series_query", name, granularity, first, last)
+    return {
+        "metricName": name,
+        "granularity": granularity,
+        "startTime": rfc3339(first),
+        "endTime": rfc3339(last),
+        "data": [
+            {"timeFrame": rfc3339(b), "avg": total / count, "count": count, "min": lo, "max": hi}
+            for b, count, total, lo, hi in buckets
+        ],
+    }
+
+
+def checked_time(text: str, now: float, max_future: float, what: str = "timestamp") -> float:
+    """An RFC 3339 time as Unix seconds, refused if it is further ahead than `max_future`: one
+    far-future sample would push a series' whole history out of its retention."""
+    ts = parse_rfc3339(text, what)
+    if ts > now + max_future:
+        raise InvalidInput(
+            f"{what} {text!r} is more than {max_future:g} s ahead of the server's clock "
+            f"({rfc3339(now)})"
+        )
+    return ts
+
+
+def _moment(text: str, what: str, end_of_day: bool) -> float:
+    """A path date (`YYYY-MM-DD`, the original's form) or RFC 3339 date-time."""
+    try:
+        if len(text) == 10:
+            day = parse_day(text, what)
+            ts = calendar.timegm(day.timetuple())  # its midnight, UTC
+            return ts + DAY - 1 if end_of_day else ts
+        return parse_rfc3339(text, what)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"{what} {text!r} is neither a date (YYYY-MM-DD) nor an RFC 3339 date-time",
+            message=f"Invalid {what} format",
+        ) from exc

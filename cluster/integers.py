@@ -1,0 +1,161 @@
+"""Integer windows: generators publish integers; each tumbling window of event time keeps the
+average of the integers stamped within it.
+
+Pure Python, no Ray, no clock of its own (callers pass `now`), so it is tested directly.
+
+- Windows: [k * window, (k + 1) * window) of the sample's own ts, aligned to the Unix epoch. A
+  window is closed once `start + window + grace <= now`; only closed windows are read, newest
+  first, each as its exact average (a float of sum / count) stamped with the window's end.
+  Windows without samples do not exist.
+- Late samples: `refuse()` names a sample whose window is closed; `add()` trusts that it was
+  asked first with the same `now` (the actor runs one call at a time). That is what keeps ids
+  stable: no window can appear before one that was already visible.
+- Ids: 1, 2, 3... in window order over all windows ever held; `prune(now)` drops the oldest
+  closed windows beyond `keep` and counts them, so ids are never reused or shifted.
+- Duplicates: a sample with a generator and a seq is recorded once; a resend (an NSQ
+  redelivery) gets None from `refuse()` and False from `add()`, even after its window closed,
+  for as long as its window is held. A sample without a generator or a seq is never a duplicate.
+
+Bugs of the Go original fixed here: it truncated values to one byte and averaged with integer
+(truncating) division; it windowed by arrival time, not event time; it counted NSQ redeliveries
+again.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from cluster.errors import InvalidInput
+from cluster.timeutil import rfc3339
+
+Key = tuple[str, int]  # (generator, seq)
+
+
+@dataclass(slots=True)
+class Window:
+    total: int = 0
+    count: int = 0
+
+
+class IntegerWindows:
+    def __init__(self, window: float = 5.0, grace: float = 1.0, keep: int = 1000) -> None:
+        self._window = window
+        self._grace = grace
+        self._keep = keep
+        self._windows: dict[int, Window] = {}  # window index k -> sums; start is k * window
+        self._order: list[int] = []  # the indexes of `_windows`, ascending
+        self._seen: dict[Key, int] = {}  # recorded (generator, seq) -> its window index
+        self._dropped = 0  # windows pruned so far; the first held window's id is this + 1
+        self._floor: int | None = None  # indexes at or below this were pruned
+
+    def refuse(self, generator: str | None, seq: int | None, ts: float, now: float) -> str | None:
+        """Why the sample may not be added (its window is closed), or None; changes nothing."""
+        index = self._index(ts)
+        key = _key(generator, seq)
+        if key is not None and key in self._seen:
+            return None  # a resend: accepted, and add() ignores it
+        start = index * self._window
+        late = now - (start + self._window + self._grace)
+        if late >= 0:
+            return (
+                f"sample at {rfc3339(ts)} is late: its window [{rfc3339(start)}, "
+                f"{rfc3339(start + self._window)}) closed {late:.3f} s ago "
+                f"(after a grace of {self._grace:g} s)"
+            )
+        return None
+
+    def add(self, generator: str | None, seq: int | None, value: int, ts: float) -> bool:
+        """Record a sample; False, changing nothing, for a duplicate or a pruned window."""
+        index = self._index(ts)
+        key = _key(generator, seq)
+        if key is not None and key in self._seen:
+            return False
+        if self._floor is not None and index <= self._floor:
+            return False  # recreating a pruned window would shift every later id
+        window = self._windows.get(index)
+        if window is None:
+            window = self._windows[index] = Window()
+            bisect.insort(self._order, index)
+        window.total += value
+        window.count += 1
+        if key is not None:
+            self._seen[key] = index
+        return True
+
+    def averages(self, now: float, limit: int = 10) -> list[dict[str, Any]]:
+        """Closed windows, newest first, at most `limit`."""
+        if limit < 0:
+            raise InvalidInput(f"limit {limit} is negative")
+        rows: list[dict[str, Any]] = []
+        # Closed windows are a prefix of `_order`: walk back past the open ones at the end.
+        for position in range(len(self._order) - 1, -1, -1):
+            if len(rows) >= limit:
+                break
+            index = self._order[position]
+            if self._closed(index, now):
+                rows.append(self._row(position, index))
+        return rows
+
+    def last(self, now: float) -> dict[str, Any] | None:
+        rows = self.averages(now, limit=1)
+        return rows[0] if rows else None
+
+    def prune(self, now: float) -> None:
+        """Drop the oldest closed windows beyond `keep`, with their duplicate records."""
+        excess = len(self._order) - self._keep
+        drop = [k for k in self._order[: max(excess, 0)] if self._closed(k, now)]
+        if not drop:
+            return
+        for index in drop:
+            del self._windows[index]
+        del self._order[: len(drop)]
+        self._dropped += len(drop)
+        self._floor = drop[-1]
+        self._seen = {key: k for key, k in self._seen.items() if k > self._floor}
+
+    def state(self) -> dict[str, Any]:
+        """Everything, as JSON-ready values; sums as decimal strings, since they may outgrow the
+        64-bit integers JSON libraries such as orjson accept. Limits are not part of it."""
+        return {
+            "windows": [
+                [k, str(self._windows[k].total), self._windows[k].count] for k in self._order
+            ],
+            "seen": [[generator, seq, k] for (generator, seq), k in self._seen.items()],
+            "dropped": self._dropped,
+            "floor": self._floor,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], **limits: Any) -> IntegerWindows:
+        """Windows answering every read, and taking every sample, as those of `state()`."""
+        windows = cls(**limits)
+        for k, total, count in state["windows"]:
+            windows._windows[k] = Window(int(total), count)
+        windows._order = sorted(windows._windows)
+        windows._seen = {(generator, seq): k for generator, seq, k in state["seen"]}
+        windows._dropped = state["dropped"]
+        windows._floor = state["floor"]
+        return windows
+
+    def _index(self, ts: float) -> int:
+        if not math.isfinite(ts):
+            raise InvalidInput(f"timestamp {ts!r} is not a finite number")
+        return math.floor(ts / self._window)
+
+    def _closed(self, index: int, now: float) -> bool:
+        return index * self._window + self._window + self._grace <= now
+
+    def _row(self, position: int, index: int) -> dict[str, Any]:
+        window = self._windows[index]
+        return {
+            "id": self._dropped + position + 1,
+            "integer": window.total / window.count,
+            "created_at": rfc3339(index * self._window + self._window),
+        }
+
+
+def _key(generator: str | None, seq: int | None) -> Key | None:
+    return None if generator is None or seq is None else (generator, seq)

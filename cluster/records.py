@@ -1,0 +1,137 @@
+"""Everything the actor holds besides counters: metric samples, host rows, events, integers.
+
+Writes arrive as records, plain JSON lists that travel through Ray and into the store's log:
+- `["s", name, timestamp, value]`               a metric sample (cluster/series.py)
+- `["h", host, cpu, memory, disk, timestamp]`   a host row (cluster/hosts.py)
+- `["e", username, metric, count, timestamp]`   an event (cluster/events.py); its counter
+                                                 increment travels as an ordinary increment
+- `["i", generator, seq, integer, timestamp]`   an integer for the 5 s averages
+                                                 (cluster/integers.py)
+Timestamps are Unix seconds. The API validated each field; `refuse` checks what only the state
+can tell (limits, lateness) before anything changes, so a request is applied whole or not at all.
+
+Pure Python: the actor (cluster/store.py) calls it and persists records and `state()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.events import EventLog
+from cluster.hosts import HostLog
+from cluster.integers import IntegerWindows
+from cluster.series import Retention, SeriesBuffer
+
+Record = list[Any]
+# view name -> (part, method): what the actor's `view` may call.
+_VIEWS: dict[str, tuple[str, str]] = {
+    "series_names": ("series", "names"),
+    "series_query": ("self", "_series_query"),
+    "hosts_latest": ("hosts", "latest"),
+    "distinct_users": ("events", "distinct_users"),
+    "hourly_total": ("events", "hourly_total"),
+    "hourly_per_user": ("events", "hourly_per_user"),
+    "first_seen": ("events", "first_seen"),
+    "integer_averages": ("integers", "averages"),
+    "integer_last": ("integers", "last"),
+}
+
+
+@dataclass(frozen=True)
+class RecordLimits:
+    """Bounds and windows of the record buffers (from config.py; defaults as there)."""
+
+    retention: Retention = field(default_factory=Retention)
+    max_series: int = 1000
+    max_host_rows: int = 100_000
+    max_users: int = 1_000_000
+    max_recent_events: int = 1_000_000
+    integer_window: float = 5.0
+    integer_grace: float = 1.0
+    integer_windows_kept: int = 1000
+
+
+class Records:
+    def __init__(self, limits: RecordLimits | None = None) -> None:
+        self._limits = limits = limits or RecordLimits()
+        self.series = SeriesBuffer(limits.retention, limits.max_series)
+        self.hosts = HostLog(limits.max_host_rows)
+        self.events = EventLog(**self._event_limits())
+        self.integers = IntegerWindows(**self._integer_limits())
+
+    def refuse(self, records: list[Record], now: float) -> tuple[str, str] | None:
+        """Why `records` cannot be applied together (kind "limit" or "late", a sentence), or
+        None. Changes nothing."""
+        names = {r[1] for r in records if r[0] == "s"}
+        if names and (reason := self.series.refuse(names)):
+            return ("limit", reason)
+        events = [tuple(r[1:]) for r in records if r[0] == "e"]
+        if events:
+            self.events.prune(now)  # the recent-events bound counts only the last hour
+            if reason := self.events.refuse(events):  # type: ignore[arg-type]
+                return ("limit", reason)
+        for r in records:
+            if r[0] == "i" and (reason := self.integers.refuse(r[1], r[2], r[4], now)):
+                return ("late", reason)
+        return None
+
+    def apply(self, records: list[Record]) -> None:
+        for r in records:
+            kind = r[0]
+            if kind == "s":
+                self.series.add(r[1], r[2], r[3])
+            elif kind == "h":
+                self.hosts.add(*r[1:])
+            elif kind == "e":
+                self.events.add(*r[1:])
+            elif kind == "i":
+                self.integers.add(*r[1:])
+
+    def prune(self, now: float) -> None:
+        self.series.prune()
+        self.events.prune(now)
+        self.integers.prune(now)
+
+    def view(self, name: str, *args: Any) -> Any:
+        """A read by name (the actor exposes one method for all of them)."""
+        if name not in _VIEWS:
+            raise ValueError(f"no view named {name!r}")
+        part, method = _VIEWS[name]
+        return getattr(self if part == "self" else getattr(self, part), method)(*args)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "series": self.series.state(),
+            "hosts": self.hosts.state(),
+            "events": self.events.state(),
+            "integers": self.integers.state(),
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore parts saved by `state()`; a part not saved stays empty."""
+        if "series" in state:
+            self.series.load(state["series"])
+        if "hosts" in state:
+            self.hosts.load(state["hosts"])
+        if "events" in state:
+            self.events = EventLog.from_state(state["events"], **self._event_limits())
+        if "integers" in state:
+            self.integers = IntegerWindows.from_state(state["integers"], **self._integer_limits())
+
+    def _series_query(self, name: str, resolution: str, start: float, end: float) -> list[Any]:
+        return [
+            [bucket, r.count, r.total, r.low, r.high]
+            for bucket, r in self.series.query(name, resolution, start, end)
+        ]
+
+    def _event_limits(self) -> dict[str, int]:
+        return {"max_users": self._limits.max_users, "max_recent": self._limits.max_recent_events}
+
+    def _integer_limits(self) -> dict[str, float]:
+        limits = self._limits
+        return {
+            "window": limits.integer_window,
+            "grace": limits.integer_grace,
+            "keep": limits.integer_windows_kept,
+        }

@@ -1,0 +1,43 @@
+"""Timestamps as the original systems wrote them: RFC 3339 in UTC with a `Z`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from cluster.errors import InvalidInput
+
+
+def rfc3339(ts: float) -> str:
+    """`2024-02-02T11:00:00Z`; with microseconds only when the time has a fraction."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str, what: str = "timestamp") -> float:
+    """Unix seconds of an RFC 3339 date-time that names its offset (`Z` or `+hh:mm`)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in text.upper():
+        raise InvalidInput(
+            f"{what} {text!r} is not an RFC 3339 date-time with an offset, "
+            "e.g. 2024-02-02T11:43:02.099Z"
+        )
+    return moment.timestamp()
+
+
+def parse_day(text: str, what: str = "day") -> date:
+    """A `YYYY-MM-DD` calendar day."""
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{what} {text!r} is not a date of the form YYYY-MM-DD") from None
+
+
+def day_of(ts: float) -> str:
+    """The UTC calendar day of a Unix time, `YYYY-MM-DD`."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")

@@ -1,0 +1,203 @@
+import orjson
+import pytest
+
+from cluster.errors import InvalidInput, NotFound
+from cluster.events import EventLog
+from cluster.timeutil import day_of
+
+DAY = 86400
+HOUR = 3600
+T0 = 1_700_000_000 - 1_700_000_000 % DAY  # a midnight, UTC
+D0 = day_of(T0)
+
+
+def filled() -> EventLog:
+    log = EventLog()
+    for user, metric, count, ts in [
+        ("ann", "clicks", 3, T0 + 10),
+        ("bob", "clicks", 5, T0 + 20),
+        ("ann", "clicks", 1, T0 + 30),
+        ("ann", "views", 7, T0 + 40),
+        ("cid", "views", 2, T0 - DAY + 5),  # the day before
+    ]:
+        log.add(user, metric, count, ts)
+    return log
+
+
+def test_distinct_users_counts_users_not_events_per_day():
+    log = filled()
+    assert log.distinct_users("clicks", D0) == {
+        "metric": "clicks",
+        "day": D0,
+        "distinct_users": 2,
+        "events": 3,
+        "total": 9,
+    }
+    assert log.distinct_users("views", day_of(T0 - DAY))["distinct_users"] == 1
+
+
+def test_distinct_users_day_without_events_of_known_metric_is_zeros():
+    log = filled()
+    row = log.distinct_users("clicks", day_of(T0 + 5 * DAY))
+    assert (row["distinct_users"], row["events"], row["total"]) == (0, 0, 0)
+
+
+def test_distinct_users_unknown_metric_and_bad_day_raise():
+    log = filled()
+    with pytest.raises(NotFound, match="no events for metric 'nope'"):
+        log.distinct_users("nope", D0)
+    with pytest.raises(InvalidInput):
+        log.distinct_users("clicks", "2024-2-2")
+
+
+def test_hourly_total_groups_by_metric_sorted():
+    log = filled()
+    assert log.hourly_total(now=T0 + 60) == [
+        {"_id": "clicks", "average": 3.0, "count": 3, "maximum": 5, "minimum": 1},
+        {"_id": "views", "average": 7.0, "count": 1, "maximum": 7, "minimum": 7},
+    ]
+
+
+def test_hourly_per_user_groups_by_metric_then_username():
+    log = filled()
+    assert log.hourly_per_user(now=T0 + 60) == [
+        {
+            "_id": {"metric": "clicks", "username": "ann"},
+            "average": 2.0,
+            "count": 2,
+            "maximum": 3,
+            "minimum": 1,
+        },
+        {
+            "_id": {"metric": "clicks", "username": "bob"},
+            "average": 5.0,
+            "count": 1,
+            "maximum": 5,
+            "minimum": 5,
+        },
+        {
+            "_id": {"metric": "views", "username": "ann"},
+            "average": 7.0,
+            "count": 1,
+            "maximum": 7,
+            "minimum": 7,
+        },
+    ]
+
+
+def test_hourly_empty_is_an_empty_list():
+    log = EventLog()
+    assert log.hourly_total(now=T0) == []
+    assert log.hourly_per_user(now=T0) == []
+
+
+def test_hourly_window_excludes_events_exactly_an_hour_old_without_pruning():
+    log = EventLog()
+    log.add("ann", "clicks", 4, T0 + 100)  # arrives first, but is the newer one
+    log.add("ann", "clicks", 8, T0)
+    assert [r["count"] for r in log.hourly_total(now=T0 + HOUR - 1)] == [2]
+    assert log.hourly_total(now=T0 + HOUR) == [
+        {"_id": "clicks", "average": 4.0, "count": 1, "maximum": 4, "minimum": 4}
+    ]
+    # A read at a later `now` forgot nothing: an earlier `now` still sees both.
+    assert [r["count"] for r in log.hourly_total(now=T0 + 1)] == [2]
+
+
+def test_prune_drops_last_hour_events_but_not_day_counts():
+    log = EventLog()
+    log.add("ann", "clicks", 4, T0)
+    log.add("bob", "clicks", 6, T0 + 100)
+    log.prune(now=T0 + HOUR)
+    assert log.hourly_total(now=T0 + 1) == [
+        {"_id": "clicks", "average": 6.0, "count": 1, "maximum": 6, "minimum": 6}
+    ]
+    assert log.distinct_users("clicks", D0)["events"] == 2
+
+
+def test_prune_folds_day_sets_after_daily_days_and_keeps_counts():
+    log = EventLog(daily_days=2)
+    for user in ["ann", "bob", "ann"]:
+        log.add(user, "clicks", 2, T0 + 10)
+    log.add("ann", "clicks", 1, T0 + DAY)
+    log.prune(now=T0 + 2 * DAY + 5)  # T0's day is exactly 2 days back: kept whole
+    assert log.state()["days"]["clicks"][D0]["users"] == ["ann", "bob"]
+    log.prune(now=T0 + 3 * DAY)
+    folded = log.state()["days"]["clicks"][D0]
+    assert folded["users"] is None
+    assert log.distinct_users("clicks", D0) == {
+        "metric": "clicks",
+        "day": D0,
+        "distinct_users": 2,
+        "events": 3,
+        "total": 6,
+    }
+    assert log.state()["days"]["clicks"][day_of(T0 + DAY)]["users"] == ["ann"]
+
+
+def test_event_replayed_into_folded_day_adds_events_not_users():
+    log = EventLog(daily_days=0)
+    log.add("ann", "clicks", 2, T0)
+    log.prune(now=T0 + DAY)
+    log.add("zed", "clicks", 5, T0 + 1)
+    row = log.distinct_users("clicks", D0)
+    assert (row["distinct_users"], row["events"], row["total"]) == (1, 2, 7)
+
+
+def test_first_seen_keeps_minimum_ts_under_out_of_order_adds():
+    log = EventLog()
+    log.add("ann", "clicks", 1, T0 + 50)
+    log.add("ann", "clicks", 1, T0 + 10.5)
+    log.add("ann", "views", 1, T0 + 30)
+    assert log.first_seen("ann") == {
+        "username": "ann",
+        "first_seen": T0 + 10.5,
+        "first_seen_at": "2023-11-14T00:00:10.500000Z",
+    }
+
+
+def test_first_seen_unknown_user_raises_not_found():
+    with pytest.raises(NotFound, match="no user named 'ann'"):
+        EventLog().first_seen("ann")
+
+
+def test_refuse_max_users_counts_only_new_users_once():
+    log = EventLog(max_users=3)
+    log.add("ann", "clicks", 1, T0)
+    batch = [("ann", "c", 1, T0), ("bob", "c", 1, T0), ("bob", "c", 1, T0), ("cid", "c", 1, T0)]
+    assert log.refuse(batch) is None
+    reason = log.refuse([*batch, ("dan", "c", 1, T0)])
+    assert reason is not None and "3 distinct users" in reason
+    with pytest.raises(NotFound):
+        log.first_seen("bob")  # refuse() changed nothing
+
+
+def test_refuse_max_recent_counts_held_events():
+    log = EventLog(max_recent=3)
+    log.add("ann", "clicks", 1, T0)
+    log.add("ann", "clicks", 1, T0 + 1)
+    assert log.refuse([("ann", "clicks", 1, T0 + 2)]) is None
+    reason = log.refuse([("ann", "clicks", 1, T0 + 2)] * 2)
+    assert reason is not None and "3 events" in reason
+    log.prune(now=T0 + HOUR + 0.5)  # forgets the first event, making room
+    assert log.refuse([("ann", "clicks", 1, T0 + 2)] * 2) is None
+
+
+def test_state_round_trip_through_json_answers_every_read_the_same():
+    log = filled()
+    log.add("dee", "clicks", 9, T0 + 0.1)
+    limits = {"daily_days": 0, "max_users": 10}
+    log = EventLog.from_state(log.state(), **limits)
+    log.prune(now=T0 + 60)  # folds the day before T0, keeps T0's whole, forgets cid's event
+    assert log.state()["days"]["views"][day_of(T0 - DAY)]["users"] is None
+    copy = EventLog.from_state(orjson.loads(orjson.dumps(log.state())), **limits)
+    for now in [T0 + 60, T0 + HOUR]:
+        assert copy.hourly_total(now) == log.hourly_total(now)
+        assert copy.hourly_per_user(now) == log.hourly_per_user(now)
+    for metric in ["clicks", "views"]:
+        for day in [day_of(T0 - DAY), D0]:
+            assert copy.distinct_users(metric, day) == log.distinct_users(metric, day)
+    for user in ["ann", "bob", "cid", "dee"]:
+        assert copy.first_seen(user) == log.first_seen(user)
+    assert copy.state() == log.state()
+    batch = [(f"new{i}", "m", 1, T0) for i in range(7)]  # 4 known + 7 > 10 users
+    assert copy.refuse(batch) == log.refuse(batch) is not None
