@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import ray
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, stats
 from api.responses import JSONResponse
-from api.routes import cluster, counters, events, hosts, integers, samples
+from api.routes import cluster, counters, debug, events, hosts, integers, samples
 from cluster.batcher import Batcher
 from cluster.config import Settings
 from cluster.discovery import Discovery
@@ -60,7 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
         default_response_class=JSONResponse,
     )
     errors.install(app)
+    stats.install(app)
     app.router.routes.extend(counters.WRITE_ROUTES)
-    for module in (counters, cluster, samples, hosts, events, integers):
+    for module in (counters, cluster, samples, hosts, events, integers, debug):
         app.include_router(module.router)
     return app

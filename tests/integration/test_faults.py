@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
+import httpx
 import pytest
 
 from cluster.local import LocalCluster
@@ -84,3 +85,43 @@ def test_cluster_restart_keeps_everything_and_corrupt_store_is_named(make_cluste
     assert response.status_code == 503
     assert str(db) in response.json()["detail"]
     assert response.headers["retry-after"]
+
+
+RECORD_VIEWS = [
+    "/v1/metrics",
+    "/v1/metrics/fault_temp/minute/2024-02-01/2024-02-01",
+    "/v1/hosts/metrics?limit=100",
+    "/metrics/hourly_logs/per_user",
+    "/v1/users/fault_ann",
+    "/v1/integers",
+]
+
+
+def test_records_survive_an_actor_kill_and_a_cluster_restart(make_cluster):
+    # Snapshots every 5 batches: some records come back from the snapshot, some from the log.
+    cluster = make_cluster(
+        extra_env={"METRICS_SNAPSHOT_EVERY": "5", "METRICS_AGENT__ENABLED": "false"}
+    )
+    cluster.start()
+    for i in range(12):
+        url = cluster.urls[i % 3]
+        sample = {"timestamp": f"2024-02-01T10:{i:02d}:00Z", "name": "fault_temp", "value": i}
+        httpx.post(f"{url}/v1/metrics", json=sample).raise_for_status()
+        host = {"id": f"h{i}", "cpu_usage": i, "memory_usage": 1, "disk_usage": 2}
+        stamp = f"2024-02-01T10:{i:02d}:00Z"
+        httpx.post(f"{url}/v1/hosts/metrics", json={**host, "timestamp": stamp}).raise_for_status()
+        event = {"username": "fault_ann", "metric": "fault_call", "count": i}
+        httpx.post(f"{url}/event", json=event).raise_for_status()
+    httpx.post(f"{cluster.urls[0]}/v1/integers", json={"integer": 3}).raise_for_status()
+    wait_for(lambda: cluster.get(0, "/v1/integers").json(), 15, 0.2, "the integer window")
+    before = {path: cluster.get(0, path).json() for path in RECORD_VIEWS}
+    assert len(before["/v1/hosts/metrics?limit=100"]["metrics"]) == 12
+
+    os.kill(actor_pid(cluster), signal.SIGKILL)
+    for path, body in before.items():
+        assert cluster.get(1, path).json() == body, path
+    cluster.stop()
+    cluster.start()
+    for path, body in before.items():
+        assert cluster.get(2, path).json() == body, path
+    assert cluster.counters()["fault_call"] == sum(range(12))
