@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from cluster.local import ROOT
 from cluster.timeutil import day_of
 
 pytestmark = pytest.mark.integration
@@ -104,3 +108,12 @@ def test_debug_vars_is_valid_json_under_concurrent_requests(cluster):
     assert stats["routes"]["GET /ping"]["200"] >= 50
     assert stats["latency_ms"]["p99"] is not None
     assert stats["rss_bytes"] > 0
+
+
+def test_locustfile_runs_a_bounded_load_without_failures(cluster):
+    locust = Path(sys.executable).with_name("locust")
+    argv = [str(locust), "-f", str(ROOT / "scripts" / "locustfile.py"), "--headless"]
+    argv += ["-u", "5", "-r", "5", "-t", "3s", "--host", cluster.urls[2], "--only-summary"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "POST" in done.stderr + done.stdout

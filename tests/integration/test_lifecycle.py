@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import httpx
 import pytest
@@ -135,3 +137,34 @@ def test_sigterm_drains_in_flight_requests(cluster: LocalCluster):
     assert not [s for s in statuses if isinstance(s, int) and s >= 500]
     assert cluster.get(1, "/metrics").json()["drain"] == before + statuses.count(200)
     wait_for(lambda: cluster.get(0, "/health").status_code == 200, 60, 0.2, "node back")
+
+
+def test_host_agent_outlives_a_down_cluster_and_delivers_its_backlog(make_cluster, tmp_path):
+    cluster = make_cluster(extra_env={"METRICS_AGENT__ENABLED": "false"})
+    log = tmp_path / "agent.log"
+    argv = [sys.executable, str(ROOT / "scripts" / "host_agent.py"), "--id", "it-agent"]
+    argv += ["--interval", "0.2", *(a for url in cluster.urls for a in ("--url", url))]
+    with open(log, "wb") as out:
+        agent = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "cluster down" in log.read_text(), 30, 0.1, "the agent to see it down")
+        assert agent.poll() is None
+        cluster.start()
+
+        def rows() -> list[dict]:
+            metrics = cluster.get(0, "/v1/hosts/metrics?limit=1000").json()["metrics"]
+            return [row for row in metrics if row["id"] == "it-agent"]
+
+        # Samples taken while the cluster was down arrive too, oldest first.
+        oldest = datetime.fromisoformat(wait_for(rows, 60, 0.2, "the backlog")[-1]["timestamp"])
+        assert "back up" in log.read_text()
+        assert oldest.timestamp() < cluster.get(0, "/health").json()["actor"]["started_at"]
+    finally:
+        agent.terminate()
+        assert agent.wait(10) == 0
+
+
+def test_supervisor_restarts_a_killed_host_agent(cluster: LocalCluster):
+    old = cluster.pids()["host-agent"]
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: cluster.pids().get("host-agent", old) != old, 30, 0.2, "a new agent")
