@@ -25,7 +25,7 @@ def healthy(cluster: LocalCluster) -> bool:
 
 def test_first_requests_race_to_create_one_actor(make_cluster):
     """Foreground ./run.sh; the very first requests hit all nodes at once; Ctrl-C stops all."""
-    cluster = make_cluster()
+    cluster = make_cluster(extra_env={"METRICS_AGENT__ENABLED": "false"})  # it would be first
     run = subprocess.Popen(
         [str(ROOT / "run.sh")],
         env=cluster.env,
