@@ -8,6 +8,7 @@ import contextlib
 import gc
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 import ray
 from fastapi import FastAPI
@@ -17,6 +18,7 @@ from api.responses import JSONResponse
 from api.routes import cluster, counters, debug, events, hosts, integers, samples
 from cluster.batcher import Batcher
 from cluster.config import Settings
+from cluster.datapath import DirectLink
 from cluster.discovery import Discovery
 from cluster.handle import StoreClient, connect_ray
 
@@ -26,8 +28,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         connect_ray(settings)
         store = StoreClient(settings)
+        link = DirectLink(partial(store.call, "endpoint"), store.apply, store.attempt_timeout)
         batcher = Batcher(
-            store.apply,
+            link.apply if settings.data_path == "direct" else store.apply,
             max_in_flight=settings.max_in_flight,
             max_batch_age=settings.max_batch_age,
             linger=settings.batch_linger,
@@ -49,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await batcher.drain()
+            link.close()
             probing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await probing

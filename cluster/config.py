@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(default=10_000, ge=1)
     max_counters: int = Field(default=1_000_000, ge=1)
 
+    # How batches reach the actor: "direct", a TCP connection from each node to the actor's
+    # process (cluster/datapath.py; Ray still places, restarts and names the actor, and carries
+    # a batch whenever the connection fails), or "ray", a Ray actor call per batch.
+    data_path: Literal["direct", "ray"] = "direct"
     # Group commit: at most this many actor calls in flight per node, each at most this big.
     max_in_flight: int = Field(default=2, ge=1)
     # While a call is in flight, the next batch waits for it unless it is this old (seconds).

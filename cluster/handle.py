@@ -85,11 +85,16 @@ class StoreClient:
 
     async def apply(self, batch_id: Any, merged: dict[str, int], items: list[Any]) -> Any:
         """CounterStore.apply, with an attempt timeout that grows with the batch."""
-        labels = len(merged) + sum(
+        timeout = self.attempt_timeout(merged, items)
+        return await self.call("apply", batch_id, merged, items, timeout=timeout)
+
+    def attempt_timeout(self, merged: dict[str, int], items: list[Any]) -> float:
+        """How long one attempt at applying a batch may take: `call_timeout`, plus 1 s per
+        100k labels or records it carries."""
+        size = len(merged) + sum(
             len(records) + sum(len(labels) for labels, _ in pairs) for pairs, _, records in items
         )
-        timeout = self._settings.call_timeout + labels / 100_000
-        return await self.call("apply", batch_id, merged, items, timeout=timeout)
+        return self._settings.call_timeout + size / 100_000
 
     async def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
         """Call `method` on the actor under the retry rules above."""

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from cluster.datapath import BatchServer
 from cluster.records import Record, RecordLimits, Records
 from cluster.series import Retention
 from cluster.storage import BatchId, Durability, Storage
@@ -82,6 +83,7 @@ class CounterStore:
         self._log_rows = recovered.log_rows
         self._started_at = time.time()
         self._json: bytes | None = None
+        self._server: BatchServer | None = None
         # Folding the log costs more than replaying it: leave it to the usual threshold, so a
         # restart answers sooner. Only a log grown over several restarts is folded now.
         if self._log_rows >= self._snapshot_every:
@@ -168,6 +170,16 @@ class CounterStore:
         self._applied = {b: t for b, t in self._applied.items() if t >= now - self._dedup_window}
         cutoff = now - self._idempotency_window
         self._keys = {k: v for k, v in self._keys.items() if v[2] >= cutoff}
+
+    async def endpoint(self) -> tuple[str, int, str]:
+        """Where the direct path for batches listens (cluster/datapath.py), and its secret.
+        Handed out through Ray, so only a driver of this cluster learns it."""
+        import ray  # only where a Ray runtime exists
+
+        if self._server is None:
+            self._server = BatchServer(self.apply_now)
+        host, port = await self._server.start(ray.util.get_node_ip_address())
+        return host, port, self._server.secret
 
     async def read(self, labels: list[str]) -> dict[str, int]:
         """Those of `labels` that exist."""
