@@ -22,6 +22,7 @@ import hmac
 import logging
 import secrets
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from cluster.storage import StorageError
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("!I")
+_PAUSE = 1.0  # seconds batches go through Ray after the direct path failed
 MAX_FRAME = 256 << 20  # a 10,000-item batch of 1,000-label requests fits well within
 
 ApplyNow = Callable[[Any, dict[str, int], list[Any]], tuple[Any, list[Any]]]
@@ -131,19 +133,25 @@ class DirectLink:
         self._fallback = fallback
         self._timeout = timeout
         self._connection: _Connection | None = None
+        self._direct_after = 0.0
         self._next_id = 0
         self._connecting = asyncio.Lock()
 
     async def apply(
         self, batch_id: Any, merged: dict[str, int], items: list[Any]
     ) -> tuple[Any, list[Any]]:
+        if time.monotonic() < self._direct_after:
+            return await self._fallback(batch_id, merged, items)
         try:
             answer = await asyncio.wait_for(
                 self._send(batch_id, merged, items), self._timeout(merged, items)
             )
         except (OSError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
-            log.info("direct path failed (%r); this batch goes through Ray", exc)
+            log.warning("direct path failed (%r); batches go through Ray for a while", exc)
             self.close()
+            # While the actor restarts (or its port cannot be reached), Ray's retry rules fit;
+            # reconnecting for every batch would only add a failed attempt to each.
+            self._direct_after = time.monotonic() + _PAUSE
             return await self._fallback(batch_id, merged, items)
         if answer[0] == "storage":
             raise StoreUnavailable(f"the counter store cannot write: {answer[1]}")
