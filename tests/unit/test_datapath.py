@@ -27,7 +27,7 @@ def link_to(server: BatchServer, fallback, secret: str | None = None) -> DirectL
         host, port = await server.start("127.0.0.1")
         return host, port, secret or server.secret
 
-    return DirectLink(endpoint, fallback, lambda merged, items: 2.0)
+    return DirectLink(endpoint, fallback, lambda *_: 2.0)
 
 
 async def shut(link: DirectLink, server: BatchServer) -> None:
@@ -75,8 +75,8 @@ def test_lost_connection_retries_the_same_batch_through_the_fallback(tmp_path):
     asyncio.run(scenario())
 
 
-def test_store_that_cannot_write_is_a_503_not_a_crash(tmp_path):
-    def broken(batch_id, merged, items):
+def test_store_that_cannot_write_is_a_503_not_a_crash():
+    def broken(*_):
         raise StorageError("/data/c.sqlite3: cannot write: disk I/O error")
 
     async def scenario():
