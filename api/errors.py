@@ -46,7 +46,9 @@ _METRICS_SERVER = {
     400: "Invalid Payload. Please verify the request payload and try again.",
     404: "Resource Not Found",
 }
-_GENERIC_SERVER = "Well, This is unexpected. An Error has occurred, and we are working to fix it."
+_GENERIC_SERVER = (
+    "Well, This is unexpected. An Error has occurred, and we are working to fix the problem!"
+)
 # loopstock's codes by status, where the error did not bring its own.
 _LOOPSTOCK = {400: "invalid_body", 404: "not_found", 409: "limit_reached", 503: "unavailable"}
 
@@ -80,8 +82,10 @@ def describe_validation(exc: ValidationError | RequestValidationError) -> str:
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
         message = err["msg"]
-        if err["type"] == "string_pattern_mismatch":  # the only pattern: schemas.PRINTABLE
+        if err["type"] == "string_pattern_mismatch":  # schemas.PRINTABLE or schemas.NAME
             message = "must not contain control characters (\\x00-\\x1f, \\x7f)"
+            if "/" in err.get("ctx", {}).get("pattern", ""):
+                message += " or '/'"
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 

@@ -40,7 +40,10 @@ class BatchIn(BaseModel):
 
 
 # The original systems' bodies. Unknown fields are ignored, as they were there.
-Name = Label
+# A name that becomes a path segment of a read (/v1/metrics/{name}/..., /v1/users/{username})
+# cannot hold "/": it would be stored and never found again.
+NAME = r"^[^\x00-\x1f\x7f/]+$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LABEL_LENGTH, pattern=NAME)]
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
@@ -53,7 +56,8 @@ class SampleIn(_Original):
 
     timestamp: str
     name: Name
-    value: float = Field(allow_inf_nan=False)
+    # Bounded so that no sum of samples in a rollup can overflow to infinity.
+    value: float = Field(ge=-1e100, le=1e100, allow_inf_nan=False)
 
 
 class HostIn(_Original):
@@ -71,7 +75,7 @@ class EventIn(_Original):
     which stored a missing field as "" or 0."""
 
     username: Name
-    metric: Label
+    metric: Name
     count: int = Field(ge=0, le=MAX_VALUE)
 
 

@@ -78,11 +78,16 @@ class BufferSettings(BaseModel):
     max_host_rows: int = Field(default=100_000, ge=1)
     max_users: int = Field(default=1_000_000, ge=1)
     max_recent_events: int = Field(default=1_000_000, ge=1)
+    # Days (today included) for which each metric keeps its set of distinct users, so a late
+    # event of a known user is not counted again; older days keep their numbers only.
+    exact_user_days: int = Field(default=2, ge=1)
     # Integers are averaged over tumbling windows of event time; a window closes `grace`
     # seconds after its end, and later samples for it are refused.
     integer_window: float = Field(default=5.0, gt=0)
     integer_grace: float = Field(default=1.0, ge=0)
     integer_windows_kept: int = Field(default=1000, ge=10)
+    # The buffers are saved whole at most this often (their records are in the log meanwhile).
+    snapshot_seconds: float = Field(default=60.0, ge=0)
     # A sample may be at most this many seconds ahead of the server's clock.
     max_future: float = Field(default=86400.0, ge=0)
 
@@ -100,6 +105,7 @@ class BufferSettings(BaseModel):
             "max_host_rows": self.max_host_rows,
             "max_users": self.max_users,
             "max_recent_events": self.max_recent_events,
+            "exact_user_days": self.exact_user_days,
             "integer_window": self.integer_window,
             "integer_grace": self.integer_grace,
             "integer_windows_kept": self.integer_windows_kept,

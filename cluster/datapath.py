@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("!I")
 _PAUSE = 1.0  # seconds batches go through Ray after the direct path failed
-MAX_FRAME = 256 << 20  # a 10,000-item batch of 1,000-label requests fits well within
+MAX_FRAME = 1 << 30  # a batch is bounded by max_batch_labels and the nodes' body limits
 
 ApplyNow = Callable[[Any, dict[str, int], list[Any]], tuple[Any, list[Any]]]
 Fallback = Callable[[Any, dict[str, int], list[Any]], Awaitable[tuple[Any, list[Any]]]]
@@ -45,10 +45,10 @@ def _frame(body: bytes) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+async def _read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME) -> bytes:
     (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
-    if length > MAX_FRAME:
-        raise ConnectionError(f"frame of {length} bytes exceeds {MAX_FRAME}")
+    if length > limit:
+        raise ConnectionError(f"frame of {length} bytes exceeds {limit}")
     return await reader.readexactly(length)
 
 
@@ -70,7 +70,8 @@ class BatchServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if not hmac.compare_digest(await _read_frame(reader), self.secret.encode()):
+            secret = await _read_frame(reader, limit=len(self.secret))  # before anything big
+            if not hmac.compare_digest(secret, self.secret.encode()):
                 return
             while True:
                 request_id, batch_id, merged, items = orjson.loads(await _read_frame(reader))
@@ -81,8 +82,10 @@ class BatchServer:
                     answer = [request_id, "storage", str(exc)]
                 writer.write(_frame(orjson.dumps(answer)))
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, orjson.JSONDecodeError, ValueError):
+        except (asyncio.IncompleteReadError, ConnectionError, orjson.JSONDecodeError):
             pass  # the node went away or spoke nonsense: it retries through Ray
+        except Exception:  # a bug in applying: the node's retry through Ray will show it too
+            log.exception("direct path: applying a batch failed")
         finally:
             writer.close()
 

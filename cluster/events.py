@@ -65,21 +65,24 @@ class EventLog:
         self._recent: deque[Event] = deque()
         self._days: dict[str, dict[str, Day]] = {}  # metric -> day -> counts
         self._first_seen: dict[str, float] = {}
+        self._folded_before = ""  # the day before which user sets were last folded
 
-    def refuse(self, events: list[tuple[str, str, int, float]]) -> str | None:
-        """Why adding all of `events` (username, metric, count, ts) would cross a limit, or None.
+    def unknown_users(self, users: set[str]) -> set[str]:
+        """Those of `users` never seen before."""
+        return users - self._first_seen.keys()
 
-        Changes nothing; a batch is taken whole or not at all."""
-        new_users = {user for user, _, _, _ in events if user not in self._first_seen}
-        if len(self._first_seen) + len(new_users) > self._max_users:
+    def refuse(self, new_users: int, events: int) -> str | None:
+        """Why adding `events` events with `new_users` users never seen would cross a limit, or
+        None. Changes nothing; a batch is taken whole or not at all."""
+        if len(self._first_seen) + new_users > self._max_users:
             return (
-                f"the log knows {len(self._first_seen)} users and this batch names "
-                f"{len(new_users)} new ones; the limit is {self._max_users} distinct users"
+                f"the log knows {len(self._first_seen)} users and this request names "
+                f"{new_users} new ones; the limit is {self._max_users} distinct users"
             )
-        if len(self._recent) + len(events) > self._max_recent:
+        if len(self._recent) + events > self._max_recent:
             return (
-                f"the last-hour log holds {len(self._recent)} events and this batch has "
-                f"{len(events)}; the limit is {self._max_recent} events"
+                f"the last-hour log holds {len(self._recent)} events and this request adds "
+                f"{events}; the limit is {self._max_recent} events"
             )
         return None
 
@@ -95,11 +98,18 @@ class EventLog:
             self._first_seen[username] = ts
 
     def prune(self, now: float) -> None:
-        """Forget last-hour events past the hour; fold the user sets of days past `daily_days`."""
+        """Forget last-hour events past the hour; fold the user sets of days past `daily_days`.
+        Cheap enough to call for every batch: events arrive in about the order of their
+        server-stamped times, so the old ones are at the left; the folding runs once a day."""
         cutoff = now - self._hour
-        self._recent = deque(event for event in self._recent if event[0] > cutoff)
+        recent = self._recent
+        while recent and recent[0][0] <= cutoff:
+            recent.popleft()  # reads filter by time too, so one out of order does no harm
         # ISO days compare as strings in calendar order.
         oldest_kept = (parse_day(day_of(now)) - timedelta(days=self._daily_days)).isoformat()
+        if oldest_kept == self._folded_before:
+            return
+        self._folded_before = oldest_kept
         for days in self._days.values():
             for name, day in days.items():
                 if name < oldest_kept and day.users is not None:

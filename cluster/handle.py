@@ -169,6 +169,7 @@ class StoreClient:
             snapshot_every=s.snapshot_every,
             crash_after_commits=s.test_crash_after_commits,
             record_limits=s.buffers.record_limits(),
+            records_snapshot_seconds=s.buffers.snapshot_seconds,
         )
 
 

@@ -1,6 +1,8 @@
 """Host metrics (the original metricSys): the latest CPU, memory and disk usage rows per host.
 
-Pure Python. Bounded: the newest `max_rows` rows are kept, older ones are forgotten.
+Pure Python. Bounded: the newest `max_rows` rows are kept, older ones are forgotten. A host
+reports one row per timestamp (the original's primary key was id and timestamp): a row sent
+again, e.g. by an agent retrying after a timeout, is kept once.
 """
 
 from __future__ import annotations
@@ -16,10 +18,18 @@ Row = tuple[str, float, float, float, float]  # id, cpu, memory, disk (percent),
 
 class HostLog:
     def __init__(self, max_rows: int = 100_000) -> None:
-        self._rows: deque[Row] = deque(maxlen=max_rows)
+        self._max_rows = max_rows
+        self._rows: deque[Row] = deque()
+        self._held: set[tuple[str, float]] = set()  # (host, timestamp) of every row
 
     def add(self, host: str, cpu: float, memory: float, disk: float, ts: float) -> None:
+        if (host, ts) in self._held:
+            return
+        if len(self._rows) >= self._max_rows:
+            oldest = self._rows.popleft()
+            self._held.discard((oldest[0], oldest[4]))
         self._rows.append((host, cpu, memory, disk, ts))
+        self._held.add((host, ts))
 
     def latest(self, limit: int) -> list[dict[str, Any]]:
         """The `limit` newest rows by timestamp, newest first (hosts may report out of order)."""
@@ -40,4 +50,6 @@ class HostLog:
 
     def load(self, rows: list[Row]) -> None:
         self._rows.clear()
-        self._rows.extend(tuple(row) for row in rows)  # type: ignore[misc]
+        self._held.clear()
+        for row in rows:
+            self.add(*row)

@@ -38,6 +38,20 @@ _VIEWS: dict[str, tuple[str, str]] = {
 }
 
 
+@dataclass
+class Pending:
+    """What the accepted items of a batch add, before the batch is applied."""
+
+    names: set[str] = field(default_factory=set)  # new series
+    users: set[str] = field(default_factory=set)  # new event users
+    events: int = 0
+
+    def update(self, adds: Pending) -> None:
+        self.names |= adds.names
+        self.users |= adds.users
+        self.events += adds.events
+
+
 @dataclass(frozen=True)
 class RecordLimits:
     """Bounds and windows of the record buffers (from config.py; defaults as there)."""
@@ -47,6 +61,7 @@ class RecordLimits:
     max_host_rows: int = 100_000
     max_users: int = 1_000_000
     max_recent_events: int = 1_000_000
+    exact_user_days: int = 2
     integer_window: float = 5.0
     integer_grace: float = 1.0
     integer_windows_kept: int = 1000
@@ -60,21 +75,30 @@ class Records:
         self.events = EventLog(**self._event_limits())
         self.integers = IntegerWindows(**self._integer_limits())
 
-    def refuse(self, records: list[Record], now: float) -> tuple[str, str] | None:
-        """Why `records` cannot be applied together (kind "limit" or "late", a sentence), or
-        None. Changes nothing."""
+    def refuse(
+        self, records: list[Record], now: float, pending: Pending
+    ) -> tuple[str, str] | Pending:
+        """Why `records` cannot be applied together (kind "limit" or "late", a sentence), or,
+        if they can, what they add to `pending` (what the batch's items before them add), so
+        that limits hold across a batch at a cost in proportion to each item."""
+        adds = Pending()
         names = {r[1] for r in records if r[0] == "s"}
-        if names and (reason := self.series.refuse(names)):
-            return ("limit", reason)
-        events = [tuple(r[1:]) for r in records if r[0] == "e"]
-        if events:
+        if names:
+            adds.names = self.series.unknown(names) - pending.names
+            if reason := self.series.refuse(len(pending.names) + len(adds.names)):
+                return ("limit", reason)
+        users = {r[1] for r in records if r[0] == "e"}
+        if users:
             self.events.prune(now)  # the recent-events bound counts only the last hour
-            if reason := self.events.refuse(events):  # type: ignore[arg-type]
+            adds.users = self.events.unknown_users(users) - pending.users
+            adds.events = sum(r[0] == "e" for r in records)
+            new_users, events = len(pending.users) + len(adds.users), pending.events + adds.events
+            if reason := self.events.refuse(new_users, events):
                 return ("limit", reason)
         for r in records:
             if r[0] == "i" and (reason := self.integers.refuse(r[1], r[2], r[4], now)):
                 return ("late", reason)
-        return None
+        return adds
 
     def apply(self, records: list[Record]) -> None:
         for r in records:
@@ -126,7 +150,12 @@ class Records:
         ]
 
     def _event_limits(self) -> dict[str, int]:
-        return {"max_users": self._limits.max_users, "max_recent": self._limits.max_recent_events}
+        limits = self._limits
+        return {
+            "max_users": limits.max_users,
+            "max_recent": limits.max_recent_events,
+            "daily_days": limits.exact_user_days,
+        }
 
     def _integer_limits(self) -> dict[str, float]:
         limits = self._limits

@@ -12,7 +12,7 @@ Pure Python, no Ray, no clock of its own, so it is tested directly.
   count, sum, min and max, so an average and more come from them. A sample lands in the bucket
   of its own timestamp however late or out of order it arrives, as long as that bucket is within
   the resolution's retention; otherwise that resolution skips it.
-- Limits: `max_series` distinct names; `refuse()` says beforehand whether new names fit.
+- Limits: `max_series` distinct names; `refuse()` says beforehand whether new ones fit.
 """
 
 from __future__ import annotations
@@ -74,9 +74,12 @@ class SeriesBuffer:
         self._max_series = max_series
         self._series: dict[str, Series] = {}
 
-    def refuse(self, names: set[str]) -> str | None:
-        """Why samples of `names` cannot be added (too many series), or None."""
-        new = len(names - self._series.keys())
+    def unknown(self, names: set[str]) -> set[str]:
+        """Those of `names` that are not series yet."""
+        return names - self._series.keys()
+
+    def refuse(self, new: int) -> str | None:
+        """Why `new` more series cannot be added, or None."""
         if new and len(self._series) + new > self._max_series:
             return (
                 f"the buffer holds {len(self._series)} series and this request would add {new} "

@@ -133,10 +133,12 @@ class Storage:
                 ],
             )
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
+        except Exception as exc:
+            if db.in_transaction:  # whatever failed, the next batch must find no open BEGIN
                 db.execute("ROLLBACK")
-            raise StorageError(f"{self.path}: cannot write: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"{self.path}: cannot write: {exc}") from exc
+            raise
 
     def snapshot(
         self,
@@ -162,10 +164,12 @@ class Storage:
             db.execute("DELETE FROM applied WHERE at < ?", (forget_before,))
             db.execute("DELETE FROM idempotency WHERE at < ?", (keys_before,))
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except Exception as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise StorageError(f"{self.path}: cannot write a snapshot: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"{self.path}: cannot write a snapshot: {exc}") from exc
+            raise
 
     def close(self) -> None:
         self._db.close()

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from cluster.datapath import BatchServer
-from cluster.records import Record, RecordLimits, Records
+from cluster.records import Pending, Record, RecordLimits, Records
 from cluster.series import Retention
 from cluster.storage import BatchId, Durability, Storage
 
@@ -55,6 +55,7 @@ class CounterStore:
         snapshot_every: int = 1000,
         crash_after_commits: int = 0,
         record_limits: dict[str, Any] | None = None,
+        records_snapshot_seconds: float = 60.0,
     ) -> None:
         started = time.perf_counter()
         self._storage = Storage(Path(db_path), durability)
@@ -63,8 +64,16 @@ class CounterStore:
         self._records.load(recovered.state)
         self._records.apply(recovered.records)
         self._records_dirty = bool(recovered.records)
+        # The record buffers are saved whole (events of the last hour, rollups...): at most this
+        # often, so a busy actor does not stall on it every `snapshot_every` batches. Until
+        # then their records stay in the log, replayed at recovery.
+        self._records_every = records_snapshot_seconds
+        self._records_saved = time.monotonic()
         self._counts = recovered.counts
         self._applied = recovered.applied
+        # Refusals of recent batches, for their retries (in memory: after a restart a retried
+        # batch that had a refused item gets current values for it).
+        self._refused: dict[BatchId, tuple[Refusal | None, dict[int, Refusal]]] = {}
         self._keys = recovered.idempotency
         self._epoch = recovered.epoch
         self._recovery: dict[str, float] = {
@@ -106,23 +115,29 @@ class CounterStore:
         requests without a key (all or nothing together); one commit for the whole batch."""
         batch_id = tuple(batch_id)  # Ray may hand a tuple back as a list
         if batch_id in self._applied:
-            current = {label: self._counts.get(label, 0) for label in merged}
-            return current, [self._repeat(pairs, key) for pairs, key, _ in items]
+            merged_refusal, refusals = self._refused.get(batch_id, (None, {}))
+            current = merged_refusal or {label: self._counts.get(label, 0) for label in merged}
+            return current, [
+                refusals.get(i) or self._repeat(pairs, key)
+                for i, (pairs, key, _) in enumerate(items)
+            ]
         now = time.time()
         stage = _Stage(self._counts, self._max_counters)
         answers: dict[str, tuple[Any, Any]] = {}
         results: list[ItemResult] = []
         accepted: list[Record] = []
+        pending = Pending()
         for pairs, key, records in items:
             request = _canonical(pairs, records)
             earlier = None if key is None else (answers.get(key) or self._keys.get(key))
             if earlier is not None:
                 results.append(earlier[1] if earlier[0] == request else _key_reused(key))
                 continue
-            # Checked with the batch's earlier records, so limits hold across the batch.
-            refusal = self._records.refuse(accepted + records, now) if records else None
-            result = refusal or stage.add(totals(pairs))
+            adds = self._records.refuse(records, now, pending) if records else None
+            result = adds if isinstance(adds, tuple) else stage.add(totals(pairs))
             if isinstance(result, dict):
+                if adds is not None:
+                    pending.update(adds)
                 accepted.extend(records)
                 if key is not None:
                     answers[key] = (request, result)
@@ -130,13 +145,18 @@ class CounterStore:
         merged_result = stage.add(merged)
         self._storage.commit(batch_id, stage.changes, answers, now, accepted)
         # Only now, with the batch on disk, does memory change: a failed write leaves no trace.
+        self._applied[batch_id] = now
         self._records.apply(accepted)
         self._records_dirty = self._records_dirty or bool(accepted)
         self._counts.update(stage.changes)
         self._dirty.update(stage.changes)
         if stage.changes:
             self._json = None
-        self._applied[batch_id] = now
+        refusals = {i: r for i, r in enumerate(results) if isinstance(r, tuple)}
+        if refusals or isinstance(merged_result, tuple):
+            # A retry of this batch must be refused again, not answered with current values.
+            refused = merged_result if isinstance(merged_result, tuple) else None
+            self._refused[batch_id] = (refused, refusals)
         for key, (request, answer) in answers.items():
             self._keys[key] = (request, answer, now)
         self._log_rows += 1
@@ -155,7 +175,7 @@ class CounterStore:
     def _snapshot(self) -> None:
         now = time.time()
         state = None
-        if self._records_dirty:
+        if self._records_dirty and time.monotonic() - self._records_saved >= self._records_every:
             self._records.prune(now)
             state = self._records.state()
         self._storage.snapshot(
@@ -164,10 +184,13 @@ class CounterStore:
             keys_before=now - self._idempotency_window,
             state=state,
         )
-        self._records_dirty = False
+        if state is not None:
+            self._records_dirty = False
+            self._records_saved = time.monotonic()
         self._dirty.clear()
         self._log_rows = 0
         self._applied = {b: t for b, t in self._applied.items() if t >= now - self._dedup_window}
+        self._refused = {b: r for b, r in self._refused.items() if b in self._applied}
         cutoff = now - self._idempotency_window
         self._keys = {k: v for k, v in self._keys.items() if v[2] >= cutoff}
 
@@ -269,10 +292,11 @@ def totals(pairs: list[Pair]) -> Counter[str]:
 
 
 def _canonical(pairs: list[Pair], records: list[Record]) -> list[list[Any]]:
-    """A request as stored with its Idempotency-Key (JSON has no tuples). An event's time is
-    stamped by the server, so a retry differs there: it is not part of the request."""
+    """A request as stored with its Idempotency-Key (JSON has no tuples). The time of an event
+    or an integer may be stamped by the server, so a retry differs there: it is not part of
+    the request."""
     return [[list(labels), increment] for labels, increment in pairs] + [
-        r[:-1] if r[0] == "e" else list(r) for r in records
+        r[:-1] if r[0] in "ei" else list(r) for r in records
     ]
 
 

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 
 from cluster.errors import InvalidInput
 
+_LAST = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+
 
 def rfc3339(ts: float) -> str:
     """`2024-02-02T11:00:00Z`; with microseconds only when the time has a fraction."""
@@ -25,7 +27,10 @@ def parse_rfc3339(text: str, what: str = "timestamp") -> float:
             f"{what} {text!r} is not an RFC 3339 date-time with an offset, "
             "e.g. 2024-02-02T11:43:02.099Z"
         )
-    return moment.timestamp()
+    ts = moment.timestamp()
+    if not 0 <= ts <= _LAST:  # outside, it could not be written back as a date
+        raise InvalidInput(f"{what} {text!r} is not between 1970 and 9999")
+    return ts
 
 
 def parse_day(text: str, what: str = "day") -> date:

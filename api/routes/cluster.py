@@ -19,14 +19,16 @@ async def health(request: Request, settings: SettingsDep, store: StoreDep) -> di
     """200 while this node serves. The actor's state is reported, never created here.
     `status` and `resources` are the original metrics-server's shape."""
     actor = await store.status()
-    store_up = actor["state"] == "alive"
+    # The original's words: "warm" while the node serves but its store does not answer. An
+    # actor not created yet is fine: the first write creates it.
+    store_up = actor["state"] in ("alive", "not created")
     return {
-        "status": "up",
+        "status": "up" if store_up else "warm",
         "resources": [
             {
                 "name": "store",
-                "status": "up" if store_up else actor["state"],
-                "message": "" if store_up else actor.get("error", actor["state"]),
+                "status": "up" if store_up else "down",
+                "message": "" if store_up else f"the counter store is {actor['state']}",
             }
         ],
         "node": settings.node_name,

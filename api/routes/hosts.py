@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import BatcherDep, SettingsDep, StoreDep, one_or_many, read_body
+from api.deps import BatcherDep, SettingsDep, StoreDep, idempotency_key, one_or_many, read_body
 from api.responses import JSONResponse
 from api.routes.samples import checked_time
 from api.schemas import HostIn
@@ -29,13 +29,17 @@ async def host_metrics(request: Request, store: StoreDep) -> dict[str, Any]:
     """The `limit` newest rows, newest first: `{"metrics": [{id, cpu_usage, memory_usage,
     disk_usage, timestamp}]}`."""
     text = request.query_params.get("limit")
-    if text is None or not text.isascii() or not text.isdigit() or int(text) > MAX_LIMIT:
+    # Digits only (no sign), and short before int(): a 5,000-digit number would make it raise.
+    digits = (text or "").lstrip("0") or "0"
+    if text is None or not (
+        text.isascii() and text.isdigit() and len(digits) <= 5 and int(digits) <= MAX_LIMIT
+    ):
         shown = "missing" if text is None else repr(text)
         raise InvalidInput(
             f"limit is {shown}; give an integer from 0 to {MAX_LIMIT}, e.g. ?limit=10",
             message=_LIMIT_ERROR,
         )
-    return {"metrics": await store.call("view", "hosts_latest", int(text))}
+    return {"metrics": await store.call("view", "hosts_latest", int(digits))}
 
 
 @router.post("/v1/hosts/metrics", status_code=201)
@@ -58,5 +62,5 @@ async def post_host_metrics(
         ]
         for r in rows
     ]
-    await batcher.add([], None, records)
+    await batcher.add([], idempotency_key(request), records)
     return JSONResponse({"status": "success"}, status_code=201)

@@ -12,11 +12,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from api.deps import BatcherDep, SettingsDep, StoreDep, read_body
+from api.deps import BatcherDep, SettingsDep, StoreDep, idempotency_key, read_body
 from api.errors import describe_validation
 from api.routes.samples import checked_time
 from api.schemas import MAX_INTEGER, IntegerIn
@@ -49,7 +48,7 @@ async def post_integer(request: Request, settings: SettingsDep, batcher: Batcher
         raise InvalidInput(detail, code="invalid_body") from None
     n = body.integer
     if n is None or not 1 <= n <= MAX_INTEGER:
-        shown = orjson.dumps(n).decode() if n is not None else "0"
+        shown = "0" if n is None else str(n)
         raise InvalidInput(
             f'Integer "{shown}" is not valid: give an integer from 1 to {MAX_INTEGER}',
             code="invalid_integer",
@@ -64,7 +63,7 @@ async def post_integer(request: Request, settings: SettingsDep, batcher: Batcher
     if body.timestamp is not None:
         ts = checked_time(body.timestamp, now, settings.buffers.max_future)
     record = ["i", body.generator, body.seq, n, ts]
-    await batcher.add([], None, [record])
+    await batcher.add([], idempotency_key(request), [record])
     return Response(status_code=201, media_type="application/json")
 
 

@@ -14,7 +14,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import BatcherDep, SettingsDep, StoreDep, media_type, one_or_many, read_body
+from api.deps import (
+    BatcherDep,
+    SettingsDep,
+    StoreDep,
+    idempotency_key,
+    media_type,
+    one_or_many,
+    read_body,
+)
 from api.responses import JSONResponse
 from api.schemas import SampleIn
 from cluster.errors import InvalidInput
@@ -45,7 +53,7 @@ async def post_samples(request: Request, settings: SettingsDep, batcher: Batcher
         ["s", s.name, checked_time(s.timestamp, now, settings.buffers.max_future), s.value]
         for s in samples
     ]
-    await batcher.add([], None, records)
+    await batcher.add([], idempotency_key(request), records)
     return JSONResponse({"status": "success"}, status_code=201)
 
 

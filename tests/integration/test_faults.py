@@ -100,7 +100,11 @@ RECORD_VIEWS = [
 def test_records_survive_an_actor_kill_and_a_cluster_restart(make_cluster):
     # Snapshots every 5 batches: some records come back from the snapshot, some from the log.
     cluster = make_cluster(
-        extra_env={"METRICS_SNAPSHOT_EVERY": "5", "METRICS_AGENT__ENABLED": "false"}
+        extra_env={
+            "METRICS_SNAPSHOT_EVERY": "5",
+            "METRICS_BUFFERS__SNAPSHOT_SECONDS": "0",
+            "METRICS_AGENT__ENABLED": "false",
+        }
     )
     cluster.start()
     for i in range(12):

@@ -48,6 +48,7 @@ def test_integers_average_exactly_per_window_and_a_resend_counts_once(cluster):
         ({}, "invalid_integer"),
         ({"integer": -4}, "invalid_integer"),
         ({"integer": 2**32}, "invalid_integer"),
+        ({"integer": 2**64}, "invalid_integer"),
         ({"integer": 3.5}, "invalid_body"),
         ({"integer": "5"}, "invalid_body"),
         ({"integer": 5, "generator": "g"}, "invalid_body"),

@@ -91,6 +91,9 @@ def test_range_query_errors_name_what_is_wrong(cluster, path, status, message, i
         ({"timestamp": "2024-02-02T11:00:00Z", "name": "", "value": 1}, "name"),
         ({"timestamp": "2024-02-02T11:00:00Z", "value": 1}, "name"),
         ([], "empty"),
+        ({"timestamp": "0001-01-01T00:00:00+14:00", "name": "bad", "value": 1}, "1970"),
+        ({"timestamp": "2024-02-02T11:00:00Z", "name": "bad/x", "value": 1}, "'/'"),
+        ({"timestamp": "2024-02-02T11:00:00Z", "name": "bad", "value": 1e200}, "value"),
         ([{"timestamp": "2024-02-02T11:00:00Z", "name": "bad", "value": 1}, {"name": 3}], "1"),
     ],
 )
@@ -155,6 +158,7 @@ def test_host_rows_newest_first_and_limit_zero_is_an_empty_list(cluster):
         "?limit=1.5",
         "?limit=99999999999999999999",
         "?limit=%2B5",
+        "?limit=" + "9" * 5000,
     ],
 )
 def test_bad_limit_is_a_400_not_every_row(cluster, query):

@@ -163,9 +163,10 @@ def test_first_seen_unknown_user_raises_not_found():
 def test_refuse_max_users_counts_only_new_users_once():
     log = EventLog(max_users=3)
     log.add("ann", "clicks", 1, T0)
-    batch = [("ann", "c", 1, T0), ("bob", "c", 1, T0), ("bob", "c", 1, T0), ("cid", "c", 1, T0)]
-    assert log.refuse(batch) is None
-    reason = log.refuse([*batch, ("dan", "c", 1, T0)])
+    new = log.unknown_users({"ann", "bob", "cid"})
+    assert new == {"bob", "cid"}
+    assert log.refuse(len(new), 4) is None
+    reason = log.refuse(len(new | {"dan"}), 5)
     assert reason is not None and "3 distinct users" in reason
     with pytest.raises(NotFound):
         log.first_seen("bob")  # refuse() changed nothing
@@ -175,11 +176,11 @@ def test_refuse_max_recent_counts_held_events():
     log = EventLog(max_recent=3)
     log.add("ann", "clicks", 1, T0)
     log.add("ann", "clicks", 1, T0 + 1)
-    assert log.refuse([("ann", "clicks", 1, T0 + 2)]) is None
-    reason = log.refuse([("ann", "clicks", 1, T0 + 2)] * 2)
+    assert log.refuse(0, 1) is None
+    reason = log.refuse(0, 2)
     assert reason is not None and "3 events" in reason
     log.prune(now=T0 + HOUR + 0.5)  # forgets the first event, making room
-    assert log.refuse([("ann", "clicks", 1, T0 + 2)] * 2) is None
+    assert log.refuse(0, 2) is None
 
 
 def test_state_round_trip_through_json_answers_every_read_the_same():
@@ -199,5 +200,4 @@ def test_state_round_trip_through_json_answers_every_read_the_same():
     for user in ["ann", "bob", "cid", "dee"]:
         assert copy.first_seen(user) == log.first_seen(user)
     assert copy.state() == log.state()
-    batch = [(f"new{i}", "m", 1, T0) for i in range(7)]  # 4 known + 7 > 10 users
-    assert copy.refuse(batch) == log.refuse(batch) is not None
+    assert copy.refuse(7, 7) == log.refuse(7, 7) is not None  # 4 known + 7 > 10 users

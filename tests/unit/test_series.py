@@ -82,9 +82,10 @@ def test_new_series_past_the_limit_is_refused():
     buf = SeriesBuffer(max_series=2)
     buf.add("a", T0, 1.0)
     buf.add("b", T0, 1.0)
-    assert buf.refuse({"a", "b"}) is None  # existing series still take samples
-    assert "limit is 2" in buf.refuse({"a", "c"})
-    assert "would add 2" in SeriesBuffer(max_series=1).refuse({"x", "y"})
+    assert buf.unknown({"a", "c"}) == {"c"}
+    assert buf.refuse(0) is None  # existing series still take samples
+    assert "limit is 2" in buf.refuse(1)
+    assert "would add 2" in SeriesBuffer(max_series=1).refuse(2)
 
 
 def test_state_round_trip_through_json_answers_the_same():

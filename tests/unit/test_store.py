@@ -154,7 +154,7 @@ def sample(name, ts, value):
 
 
 def test_records_survive_a_restart_from_the_log_and_from_a_snapshot(db):
-    store = CounterStore(db, snapshot_every=3)
+    store = CounterStore(db, snapshot_every=3, records_snapshot_seconds=0)
     event = ["e", "ann", "kite_call", 7, T]
     store.apply_now(("n", 1), {}, [one(["kite_call"], 7, records=[event]), sample("temp", T, 20.0)])
     store.apply_now(("n", 2), {}, [sample("temp", T + 1, 30.0)])
@@ -203,3 +203,20 @@ def test_event_retried_with_its_key_gets_the_first_answer_despite_a_new_stamp(db
     assert store.apply_now(("n", 1), {}, [first])[1] == [{"m": 2}]
     assert store.apply_now(("n", 2), {}, [retry])[1] == [{"m": 2}]
     assert read(store) == {"m": 2}
+
+
+def test_retried_batch_gets_its_refusals_again_not_current_values(db):
+    store = CounterStore(db, record_limits={"max_series": 1})
+    items = [sample("a", T, 1.0), sample("b", T, 2.0)]
+    first = store.apply_now(("n", 1), {}, items)
+    assert first[1][1][0] == "limit"
+    assert store.apply_now(("n", 1), {}, items) == first  # the reply was lost: same answer
+
+
+def test_host_rows_sent_twice_are_kept_once(db):
+    store = CounterStore(db)
+    row = ["h", "web-1", 10.0, 20.0, 30.0, T]
+    store.apply_now(("n", 1), {}, [([], None, [row])])
+    store.apply_now(("n", 2), {}, [([], None, [row, ["h", "web-1", 11.0, 20.0, 30.0, T + 1]])])
+    rows = asyncio.run(store.view("hosts_latest", 10))
+    assert [r["cpu_usage"] for r in rows] == [11.0, 10.0]
