@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from cluster.store import MAX_VALUE
+from cluster.staging import MAX_VALUE
 
 MAX_LABELS_PER_REQUEST = 1000
 MAX_LABEL_LENGTH = 256

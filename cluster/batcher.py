@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 
 from cluster.errors import ClusterError, KeyReused, LimitReached, TooLate
 from cluster.records import Record
-from cluster.store import BatchId, Item, ItemResult, Pair, Refusal, Values, totals
+from cluster.staging import Pair, Refusal, Values, totals
+from cluster.store import BatchId, Item, ItemResult
 
 _REFUSALS: dict[str, type[ClusterError]] = {
     "limit": LimitReached,

@@ -4,7 +4,8 @@ import time
 import orjson
 import pytest
 
-from cluster.store import MAX_VALUE, CounterStore
+from cluster.staging import MAX_VALUE
+from cluster.store import CounterStore
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ def test_json_of_all_counters_follows_every_change(db):
 
 
 def test_totals_add_every_listing_times_its_increment():
-    from cluster.store import totals
+    from cluster.staging import totals
 
     assert totals([(["a", "b", "a"], 2)]) == {"a": 4, "b": 2}
     assert totals([(["a"], 1), (["a", "c"], 3), (["c"], 1)]) == {"a": 4, "c": 4}
