@@ -189,14 +189,12 @@ class EventLog:
             "first_seen": dict(self._first_seen),
         }
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any], **limits: Any) -> EventLog:
-        """A log answering every read as the one whose `state()` this was."""
-        log = cls(**limits)
-        log._recent = deque(
+    def load(self, state: dict[str, Any]) -> None:
+        """Replace everything with a `state()` taken earlier (limits stay this log's own)."""
+        self._recent = deque(
             (ts, user, metric, count) for ts, user, metric, count in state["recent"]
         )
-        log._days = {
+        self._days = {
             metric: {
                 name: Day(
                     users=None if day["users"] is None else set(day["users"]),
@@ -208,5 +206,5 @@ class EventLog:
             }
             for metric, days in state["days"].items()
         }
-        log._first_seen = dict(state["first_seen"])
-        return log
+        self._first_seen = dict(state["first_seen"])
+        self._folded_before = ""

@@ -128,17 +128,13 @@ class IntegerWindows:
             "floor": self._floor,
         }
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any], **limits: Any) -> IntegerWindows:
-        """Windows answering every read, and taking every sample, as those of `state()`."""
-        windows = cls(**limits)
-        for k, total, count in state["windows"]:
-            windows._windows[k] = Window(int(total), count)
-        windows._order = sorted(windows._windows)
-        windows._seen = {(generator, seq): k for generator, seq, k in state["seen"]}
-        windows._dropped = state["dropped"]
-        windows._floor = state["floor"]
-        return windows
+    def load(self, state: dict[str, Any]) -> None:
+        """Replace everything with a `state()` taken earlier (limits stay these windows' own)."""
+        self._windows = {k: Window(int(total), count) for k, total, count in state["windows"]}
+        self._order = sorted(self._windows)
+        self._seen = {(generator, seq): k for generator, seq, k in state["seen"]}
+        self._dropped = state["dropped"]
+        self._floor = state["floor"]
 
     def _index(self, ts: float) -> int:
         if not math.isfinite(ts):

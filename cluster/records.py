@@ -24,17 +24,19 @@ from cluster.integers import IntegerWindows
 from cluster.series import Retention, SeriesBuffer
 
 Record = list[Any]
+PARTS = ("series", "hosts", "events", "integers")  # each has state() and load()
 # view name -> (part, method): what the actor's `view` may call.
-_VIEWS: dict[str, tuple[str, str]] = {
-    "series_names": ("series", "names"),
-    "series_query": ("self", "_series_query"),
-    "hosts_latest": ("hosts", "latest"),
-    "distinct_users": ("events", "distinct_users"),
-    "hourly_total": ("events", "hourly_total"),
-    "hourly_per_user": ("events", "hourly_per_user"),
-    "first_seen": ("events", "first_seen"),
-    "integer_averages": ("integers", "averages"),
-    "integer_last": ("integers", "last"),
+# Those marked True depend on the time and take `now` first.
+_VIEWS: dict[str, tuple[str, str, bool]] = {
+    "series_names": ("series", "names", False),
+    "series_query": ("self", "_series_query", False),
+    "hosts_latest": ("hosts", "latest", False),
+    "distinct_users": ("events", "distinct_users", False),
+    "hourly_total": ("events", "hourly_total", True),
+    "hourly_per_user": ("events", "hourly_per_user", True),
+    "first_seen": ("events", "first_seen", False),
+    "integer_averages": ("integers", "averages", True),
+    "integer_last": ("integers", "last", True),
 }
 
 
@@ -69,11 +71,17 @@ class RecordLimits:
 
 class Records:
     def __init__(self, limits: RecordLimits | None = None) -> None:
-        self._limits = limits = limits or RecordLimits()
+        limits = limits or RecordLimits()
         self.series = SeriesBuffer(limits.retention, limits.max_series)
         self.hosts = HostLog(limits.max_host_rows)
-        self.events = EventLog(**self._event_limits())
-        self.integers = IntegerWindows(**self._integer_limits())
+        self.events = EventLog(
+            max_users=limits.max_users,
+            max_recent=limits.max_recent_events,
+            daily_days=limits.exact_user_days,
+        )
+        self.integers = IntegerWindows(
+            limits.integer_window, limits.integer_grace, limits.integer_windows_kept
+        )
 
     def refuse(
         self, records: list[Record], now: float, pending: Pending
@@ -117,50 +125,26 @@ class Records:
         self.events.prune(now)
         self.integers.prune(now)
 
-    def view(self, name: str, *args: Any) -> Any:
-        """A read by name (the actor exposes one method for all of them)."""
+    def view(self, name: str, now: float, *args: Any) -> Any:
+        """A read by name (the actor exposes one method for all of them); `now` for the reads
+        that depend on the time."""
         if name not in _VIEWS:
             raise ValueError(f"no view named {name!r}")
-        part, method = _VIEWS[name]
-        return getattr(self if part == "self" else getattr(self, part), method)(*args)
+        part, method, timed = _VIEWS[name]
+        read = getattr(self if part == "self" else getattr(self, part), method)
+        return read(now, *args) if timed else read(*args)
 
     def state(self) -> dict[str, Any]:
-        return {
-            "series": self.series.state(),
-            "hosts": self.hosts.state(),
-            "events": self.events.state(),
-            "integers": self.integers.state(),
-        }
+        return {part: getattr(self, part).state() for part in PARTS}
 
     def load(self, state: dict[str, Any]) -> None:
         """Restore parts saved by `state()`; a part not saved stays empty."""
-        if "series" in state:
-            self.series.load(state["series"])
-        if "hosts" in state:
-            self.hosts.load(state["hosts"])
-        if "events" in state:
-            self.events = EventLog.from_state(state["events"], **self._event_limits())
-        if "integers" in state:
-            self.integers = IntegerWindows.from_state(state["integers"], **self._integer_limits())
+        for part in PARTS:
+            if part in state:
+                getattr(self, part).load(state[part])
 
     def _series_query(self, name: str, resolution: str, start: float, end: float) -> list[Any]:
         return [
             [bucket, r.count, r.total, r.low, r.high]
             for bucket, r in self.series.query(name, resolution, start, end)
         ]
-
-    def _event_limits(self) -> dict[str, int]:
-        limits = self._limits
-        return {
-            "max_users": limits.max_users,
-            "max_recent": limits.max_recent_events,
-            "daily_days": limits.exact_user_days,
-        }
-
-    def _integer_limits(self) -> dict[str, float]:
-        limits = self._limits
-        return {
-            "window": limits.integer_window,
-            "grace": limits.integer_grace,
-            "keep": limits.integer_windows_kept,
-        }

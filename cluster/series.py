@@ -40,10 +40,6 @@ class Rollup:
         self.low = min(self.low, value)
         self.high = max(self.high, value)
 
-    @property
-    def avg(self) -> float:
-        return self.total / self.count
-
 
 @dataclass(frozen=True)
 class Retention:

@@ -206,9 +206,7 @@ class CounterStore:
     async def view(self, name: str, *args: Any) -> Any:
         """A read of the record buffers (cluster/records.py names them). Reads that depend on
         the time get the actor's clock, so every node sees the same windows."""
-        if name in _TIMED_VIEWS:
-            args = (time.time(), *args)
-        return self._records.view(name, *args)
+        return self._records.view(name, time.time(), *args)
 
     async def read_json(self) -> bytes:
         """Every counter as a JSON object, ready to send: serialised here once per change
@@ -240,9 +238,6 @@ def _canonical(pairs: list[Pair], records: list[Record]) -> list[list[Any]]:
     return [[list(labels), increment] for labels, increment in pairs] + [
         r[:-1] if r[0] in "ei" else list(r) for r in records
     ]
-
-
-_TIMED_VIEWS = {"hourly_total", "hourly_per_user", "integer_averages", "integer_last"}
 
 
 def _record_limits(given: dict[str, Any]) -> RecordLimits:

@@ -16,8 +16,9 @@ def rfc3339(ts: float) -> str:
     return text.replace("+00:00", "Z")
 
 
-def parse_rfc3339(text: str, what: str = "timestamp") -> float:
-    """Unix seconds of an RFC 3339 date-time that names its offset (`Z` or `+hh:mm`)."""
+def parse_rfc3339(text: str, what: str = "timestamp", latest: float = _LAST) -> float:
+    """Unix seconds of an RFC 3339 date-time that names its offset (`Z` or `+hh:mm`), from 1970
+    up to `latest`."""
     try:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError):
@@ -30,6 +31,8 @@ def parse_rfc3339(text: str, what: str = "timestamp") -> float:
     ts = moment.timestamp()
     if not 0 <= ts <= _LAST:  # outside, it could not be written back as a date
         raise InvalidInput(f"{what} {text!r} is not between 1970 and 9999")
+    if ts > latest:
+        raise InvalidInput(f"{what} {text!r} is too far ahead: the latest is {rfc3339(latest)}")
     return ts
 
 

@@ -72,12 +72,6 @@ def rfc3339_ms(ms: int) -> str:
     return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
 
 
-def parse_rfc3339(text: str) -> float:
-    """Unix seconds; a time without an offset is read as UTC."""
-    moment = datetime.fromisoformat(text)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
 def now_ms(wall: Clock = time.time) -> int:
     return int(wall() * 1000)
 

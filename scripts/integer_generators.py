@@ -28,6 +28,8 @@ import _client
 import httpx
 import typer
 
+from cluster.timeutil import parse_rfc3339
+
 WINDOW_MS = 5000
 TOLERANCE = 1e-9
 
@@ -151,7 +153,7 @@ async def fetch_rows(client: httpx.AsyncClient, nodes: _client.Nodes) -> dict[in
         response = await nodes.request(client, "GET", "/v1/integers")
         rows = response.raise_for_status().json()
         return {
-            round(_client.parse_rfc3339(row["created_at"]) * 1000) - WINDOW_MS: row["integer"]
+            round(parse_rfc3339(row["created_at"]) * 1000) - WINDOW_MS: row["integer"]
             for row in rows
         }
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import BatcherDep, SettingsDep, StoreDep, idempotency_key, one_or_many, read_body
 from api.responses import JSONResponse
-from api.routes.samples import checked_time
 from api.schemas import HostIn
 from cluster.errors import InvalidInput
+from cluster.timeutil import parse_rfc3339
 
 router = APIRouter(tags=["hosts (metricSys)"])
 
@@ -50,7 +50,7 @@ async def post_host_metrics(
     RFC 3339) or a list of them."""
     raw = await read_body(request, settings.max_body_bytes)
     rows = one_or_many(raw, HostIn, settings.max_batch_items)
-    now = time.time()
+    latest = time.time() + settings.buffers.max_future
     records = [
         [
             "h",
@@ -58,7 +58,7 @@ async def post_host_metrics(
             r.cpu_usage,
             r.memory_usage,
             r.disk_usage,
-            checked_time(r.timestamp, now, settings.buffers.max_future),
+            parse_rfc3339(r.timestamp, latest=latest),
         ]
         for r in rows
     ]

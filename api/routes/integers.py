@@ -17,9 +17,9 @@ from pydantic import ValidationError
 
 from api.deps import BatcherDep, SettingsDep, StoreDep, idempotency_key, read_body
 from api.errors import describe_validation
-from api.routes.samples import checked_time
 from api.schemas import MAX_INTEGER, IntegerIn
 from cluster.errors import InvalidInput
+from cluster.timeutil import parse_rfc3339
 
 router = APIRouter(tags=["integers (loopstock)"])
 
@@ -61,7 +61,7 @@ async def post_integer(request: Request, settings: SettingsDep, batcher: Batcher
     now = time.time()
     ts = now
     if body.timestamp is not None:
-        ts = checked_time(body.timestamp, now, settings.buffers.max_future)
+        ts = parse_rfc3339(body.timestamp, latest=now + settings.buffers.max_future)
     record = ["i", body.generator, body.seq, n, ts]
     await batcher.add([], idempotency_key(request), [record])
     return Response(status_code=201, media_type="application/json")

@@ -187,10 +187,12 @@ def test_state_round_trip_through_json_answers_every_read_the_same():
     log = filled()
     log.add("dee", "clicks", 9, T0 + 0.1)
     limits = {"daily_days": 0, "max_users": 10}
-    log = EventLog.from_state(log.state(), **limits)
+    state, log = log.state(), EventLog(**limits)
+    log.load(state)
     log.prune(now=T0 + 60)  # folds the day before T0, keeps T0's whole, forgets cid's event
     assert log.state()["days"]["views"][day_of(T0 - DAY)]["users"] is None
-    copy = EventLog.from_state(orjson.loads(orjson.dumps(log.state())), **limits)
+    copy = EventLog(**limits)
+    copy.load(orjson.loads(orjson.dumps(log.state())))
     for now in [T0 + 60, T0 + HOUR]:
         assert copy.hourly_total(now) == log.hourly_total(now)
         assert copy.hourly_per_user(now) == log.hourly_per_user(now)

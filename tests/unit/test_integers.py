@@ -135,7 +135,8 @@ def test_state_round_trip_through_json_keeps_ids_rows_and_duplicates():
         win.add("h", i, 2**62 + 1, T0 + 5 * i)
     win.add("g", 9, 1, T0 + 21)  # an open window
     win.prune(now=T0 + 25)
-    copy = IntegerWindows.from_state(orjson.loads(orjson.dumps(win.state())), keep=2)
+    copy = IntegerWindows(keep=2)
+    copy.load(orjson.loads(orjson.dumps(win.state())))
     for now in [T0 + 25, T0 + 30]:
         assert copy.averages(now, limit=100) == win.averages(now, limit=100)
     assert copy.last(T0 + 30)["id"] == 5

@@ -5,6 +5,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cluster.timeutil import parse_rfc3339
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import _client  # noqa: E402
 
@@ -77,7 +79,7 @@ def test_nodes_raise_when_no_node_accepts_a_connection():
 
 def test_rfc3339_ms_formats_milliseconds_in_utc():
     assert _client.rfc3339_ms(1_706_874_182_099) == "2024-02-02T11:43:02.099Z"
-    assert _client.parse_rfc3339("2024-02-02T11:43:02.099Z") == 1_706_874_182.099
+    assert parse_rfc3339("2024-02-02T11:43:02.099Z") == 1_706_874_182.099
 
 
 def test_throttled_log_holds_lines_back_and_counts_them():

@@ -7,6 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cluster.timeutil import parse_rfc3339
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import _client  # noqa: E402
 import integer_generators as ig  # noqa: E402
@@ -39,7 +41,7 @@ class FakeServer:
             raise failure("injected", request=request)
         if (body["generator"], body["seq"]) not in self.seen:
             self.seen.add((body["generator"], body["seq"]))
-            ms = round(_client.parse_rfc3339(body["timestamp"]) * 1000)
+            ms = round(parse_rfc3339(body["timestamp"]) * 1000)
             window = self.windows.setdefault(ms // 5000 * 5000, [0, 0])
             window[0] += body["integer"]
             window[1] += 1

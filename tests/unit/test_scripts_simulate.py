@@ -7,6 +7,8 @@ from pathlib import Path
 
 import httpx
 
+from cluster.timeutil import parse_rfc3339
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import _client  # noqa: E402
 import simulate  # noqa: E402
@@ -43,7 +45,7 @@ def test_simulate_posts_samples_in_the_contract_shape_to_every_node():
         assert set(body) == {"timestamp", "name", "value"}
         assert 20.0 <= body["value"] <= 40.0
         assert body["timestamp"].endswith("Z")
-        _client.parse_rfc3339(body["timestamp"])
+        parse_rfc3339(body["timestamp"])
     assert {r.url.port for r in seen} == {1, 2, 3}
     assert (sim.progress.sent, sim.progress.ok, sim.progress.errors) == (6, 6, 0)
 

@@ -15,7 +15,7 @@ def test_rollups_average_per_bucket_newest_first_end_inclusive():
     for ts, v in [(T0 + 5, 10.0), (T0 + 30, 20.0), (T0 + 65, 40.0), (T0 + 3600, 7.0)]:
         buf.add("temp", ts, v)
     minutes = buf.query("temp", "minute", T0, T0 + 3600)
-    assert [(b - T0, r.count, r.avg) for b, r in minutes] == [
+    assert [(b - T0, r.count, r.total / r.count) for b, r in minutes] == [
         (3600, 1, 7.0),
         (60, 1, 40.0),
         (0, 2, 15.0),
@@ -23,7 +23,7 @@ def test_rollups_average_per_bucket_newest_first_end_inclusive():
     ((hour0_start, hour0),) = buf.query("temp", "hour", T0, T0)
     assert hour0_start == T0 and (hour0.count, hour0.low, hour0.high) == (3, 10.0, 40.0)
     ((_, day),) = buf.query("temp", "day", T0, T0)
-    assert day.count == 4 and math.isclose(day.avg, 77 / 4)
+    assert day.count == 4 and math.isclose(day.total / day.count, 77 / 4)
 
 
 def test_out_of_order_samples_land_in_their_own_bucket():
@@ -31,7 +31,7 @@ def test_out_of_order_samples_land_in_their_own_bucket():
     buf.add("m", T0 + 120, 1.0)
     buf.add("m", T0 + 10, 3.0)  # late, earlier minute
     assert [ts for ts, _ in buf.raw("m")] == [T0 + 10, T0 + 120]
-    assert [(b - T0, r.avg) for b, r in buf.query("m", "minute", T0, T0 + 200)] == [
+    assert [(b - T0, r.total / r.count) for b, r in buf.query("m", "minute", T0, T0 + 200)] == [
         (120, 1.0),
         (0, 3.0),
     ]
@@ -42,7 +42,7 @@ def test_sample_older_than_a_resolutions_retention_skips_only_that_resolution():
     buf.add("m", T0 + 10 * 3600, 1.0)  # the series' newest sample: retention counts from it
     buf.add("m", T0, 5.0)  # ten hours older
     assert [v for _, v in buf.raw("m")] == [1.0]
-    assert [r.avg for _, r in buf.query("m", "minute", T0 - DAY, T0 + DAY)] == [1.0]
+    assert [r.total / r.count for _, r in buf.query("m", "minute", T0 - DAY, T0 + DAY)] == [1.0]
     assert len(buf.query("m", "hour", T0 - DAY, T0 + DAY)) == 2
 
 
