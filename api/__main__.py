@@ -9,7 +9,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from api.app import create_app
-from cluster.config import Settings
+from cluster.common.config import Settings
 
 
 def main() -> int:

@@ -1,5 +1,5 @@
-"""What the routes share: the node's parts (kept in app.state) as dependencies, and the body
-and header readers of the write routes."""
+"""What the routes share: the settings and the node (kept in app.state) as dependencies, and
+the body and header readers of the write routes."""
 
 from __future__ import annotations
 
@@ -11,33 +11,21 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, TypeAdapter
 from starlette.exceptions import HTTPException
 
-from cluster.batcher import Batcher
-from cluster.config import Settings
-from cluster.discovery import Discovery
-from cluster.errors import InvalidInput
-from cluster.handle import StoreClient
+from cluster.common.config import Settings
+from cluster.common.errors import InvalidInput
+from cluster.node.node import Node
 
 
 async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def _store(request: Request) -> StoreClient:
-    return request.app.state.store
-
-
-async def _discovery(request: Request) -> Discovery:
-    return request.app.state.discovery
-
-
-async def _batcher(request: Request) -> Batcher:
-    return request.app.state.batcher
+async def _node(request: Request) -> Node:
+    return request.app.state.node
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
-StoreDep = Annotated[StoreClient, Depends(_store)]
-DiscoveryDep = Annotated[Discovery, Depends(_discovery)]
-BatcherDep = Annotated[Batcher, Depends(_batcher)]
+NodeDep = Annotated[Node, Depends(_node)]
 
 
 def media_type(request: Request) -> str | None:

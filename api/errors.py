@@ -1,6 +1,6 @@
 """The one place exceptions become HTTP responses: `{"error": <short>, "detail": <why>}`.
 
-The original systems' routes keep their own error bodies (ORIGINALS.md), chosen by path:
+The original systems' routes keep their own error bodies (docs/originals.md), chosen by path:
 - metrics-server (`/v1/metrics...`): `{"message": <its fixed sentence>, "error", "detail"}`;
 - loopstock (`/v1/integers...`): `{"code": <its code>, "message": <why>}`;
 - metricSys and the rest: ours, with `error` set to the original's sentence where it had one.
@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from api.responses import JSONResponse
-from cluster.errors import (
+from cluster.common.errors import (
     ClusterError,
     InvalidInput,
     KeyReused,

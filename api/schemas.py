@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from cluster.staging import MAX_VALUE
+from cluster.common.wire import MAX_VALUE
 
 MAX_LABELS_PER_REQUEST = 1000
 MAX_LABEL_LENGTH = 256
@@ -61,7 +61,7 @@ class SampleIn(_Original):
 
 
 class HostIn(_Original):
-    """`POST /v1/hosts/metrics` (metricSys rows, sent by scripts/host_agent.py)."""
+    """`POST /v1/hosts/metrics` (metricSys rows, sent by the host agent)."""
 
     id: Name
     cpu_usage: Percent

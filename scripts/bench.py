@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
-import loadgen
 import orjson
 import psutil
 import typer
 
-from cluster.local import ROOT, LocalCluster, free_port_block
+from cluster.ops.local import LocalCluster, free_port_block
+from scripts import loadgen
 
 app = typer.Typer(add_completion=False)
 BODY = '{"labels":["a","b","c"],"increment":1}'
@@ -49,7 +49,7 @@ def say(message: str) -> None:
 def bare_nodes(ports: list[int]) -> Iterator[list[str]]:
     procs = [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts/bare_node.py"), "--port", str(p)],
+            [sys.executable, str(Path(__file__).with_name("bare_node.py")), "--port", str(p)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

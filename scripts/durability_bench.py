@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import loadgen
 import typer
 
-from cluster.local import LocalCluster
-from cluster.storage import Storage
-from cluster.store import CounterStore
+from cluster.actor import MetricsActor
+from cluster.actor.log import DurableLog
+from cluster.common.wire import BatchId
+from cluster.ops.local import LocalCluster
+from scripts import loadgen
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -45,7 +46,7 @@ def recovery(
     ] = 999,
     rounds: Annotated[int, typer.Option(min=1)] = 3,
 ) -> None:
-    """Time CounterStore's recovery after a crash: read the snapshot, replay the log written
+    """Time MetricsActor's recovery after a crash: read the snapshot, replay the log written
     since, fold it into a new snapshot. A fresh store for every round."""
     typer.echo(f"| labels | log rows | recovery s (median of {rounds}) | min | max |")
     typer.echo("|---:|---:|---:|---:|---:|")
@@ -56,7 +57,7 @@ def recovery(
                 path = Path(tmp) / "counters.sqlite3"
                 _crashed_store(path, n, log_rows)
                 started = time.perf_counter()
-                CounterStore(str(path))
+                MetricsActor(str(path))
                 times.append(time.perf_counter() - started)
                 typer.echo(f"  {n} labels: {times[-1]:.3f} s", err=True)
         typer.echo(
@@ -67,12 +68,12 @@ def recovery(
 
 def _crashed_store(path: Path, labels: int, log_rows: int) -> None:
     """A store as a crash leaves it: a snapshot of `labels`, then `log_rows` batches of 100."""
-    storage = Storage(path)
+    storage = DurableLog(path)
     storage.load()
     storage.snapshot({f"label_{i:07d}": i for i in range(labels)}, 0, 0)
     for seq in range(1, log_rows + 1):
         changes = {f"label_{(seq * 100 + j) % labels:07d}": seq for j in range(100)}
-        storage.commit(("bench", seq), changes, {}, now=time.time())
+        storage.commit(BatchId("bench", seq), changes, {}, now=time.time())
     storage.close()
 
 

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import _client
 import httpx
 import typer
 
-from cluster.timeutil import parse_rfc3339
+from cluster.clients import common as _client
+from cluster.common.timeutil import parse_rfc3339
 
 WINDOW_MS = 5000
 TOLERANCE = 1e-9

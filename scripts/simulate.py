@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-import _client
 import httpx
 import typer
+
+from cluster.clients import common as _client
 
 NAMES = tuple(f"metric_{letter}" for letter in "abcdefghijklmnopqrst")
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

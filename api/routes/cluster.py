@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
-import ray
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from api.deps import DiscoveryDep, SettingsDep, StoreDep
+from api.deps import NodeDep, SettingsDep
 
 router = APIRouter(tags=["cluster"])
 
 
 @router.get("/health")
-async def health(request: Request, settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
+async def health(settings: SettingsDep, node: NodeDep) -> dict[str, Any]:
     """200 while this node serves. The actor's state is reported, never created here.
     `status` and `resources` are the original metrics-server's shape."""
-    actor = await store.status()
+    actor = await node.store.status()
     # The original's words: "warm" while the node serves but its store does not answer. An
     # actor not created yet is fine: the first write creates it.
     store_up = actor["state"] in ("alive", "not created")
@@ -32,33 +30,23 @@ async def health(request: Request, settings: SettingsDep, store: StoreDep) -> di
             }
         ],
         "node": settings.node_name,
-        "uptime_s": round(time.monotonic() - request.app.state.started, 3),
-        "ray": {"connected": ray.is_initialized(), "address": settings.ray.address},
+        "uptime_s": round(node.uptime, 3),
+        "ray": {"connected": node.store.connected, "address": settings.ray.address},
         "actor": actor,
     }
 
 
 @router.get("/cluster")
-async def cluster(
-    settings: SettingsDep, store: StoreDep, discovery: DiscoveryDep
-) -> dict[str, Any]:
+async def cluster(settings: SettingsDep, node: NodeDep) -> dict[str, Any]:
     me = [
         {"name": n.name, "url": n.url, "status": "up", "self": True}
         for n in settings.nodes
         if n.name == settings.node_name
     ]
-    ray_nodes, actor = await asyncio.gather(asyncio.to_thread(ray.nodes), store.status())
+    ray_nodes, actor = await asyncio.gather(node.store.ray_nodes(), node.store.status())
     return {
         "node": settings.node_name,
-        "peers": me + discovery.table(),
-        "ray_nodes": [
-            {
-                "node_id": n["NodeID"],
-                "address": f"{n['NodeManagerAddress']}:{n['NodeManagerPort']}",
-                "alive": n["Alive"],
-                "actor_here": n["NodeID"] == actor.get("node_id"),
-            }
-            for n in ray_nodes
-        ],
+        "peers": me + node.discovery.table(),
+        "ray_nodes": [{**n, "actor_here": n["node_id"] == actor.get("node_id")} for n in ray_nodes],
         "actor": actor,
     }

@@ -14,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.deps import StoreDep, idempotency_key, media_type, read_body
+from api.deps import NodeDep, idempotency_key, media_type, read_body
 from api.errors import describe_validation
 from api.responses import JSONResponse
 from api.schemas import BatchIn, IncrementIn
-from cluster.errors import InvalidInput, NotFound
+from cluster.common import wire
+from cluster.common.errors import InvalidInput, NotFound
 
 NDJSON = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 
@@ -30,8 +31,8 @@ async def increment(request: Request) -> Response:
     increment, once it is durably applied. (The hot path: no dependencies, see api/deps.py.)"""
     state = request.app.state
     body = IncrementIn.model_validate_json(await read_body(request, state.settings.max_body_bytes))
-    key = idempotency_key(request)
-    return JSONResponse(await state.batcher.add([(body.labels, body.increment)], key))
+    increments = [wire.Increment(body.labels, body.increment)]
+    return JSONResponse(await state.node.submit(wire.Request(increments, idempotency_key(request))))
 
 
 async def increment_batch(request: Request) -> Response:
@@ -49,8 +50,8 @@ async def increment_batch(request: Request) -> Response:
         raise InvalidInput(
             f"{len(items)} items exceed the limit of {settings.max_batch_items}; split the batch"
         )
-    pairs = [(item.labels, item.increment) for item in items]
-    return JSONResponse(await state.batcher.add(pairs, idempotency_key(request)))
+    increments = [wire.Increment(item.labels, item.increment) for item in items]
+    return JSONResponse(await state.node.submit(wire.Request(increments, idempotency_key(request))))
 
 
 WRITE_ROUTES = [
@@ -73,18 +74,18 @@ def _ndjson_items(raw: bytes) -> list[IncrementIn]:
 
 
 @router.get("/metrics")
-async def all_counters(store: StoreDep) -> Response:
-    return Response(await store.call("read_json"), media_type="application/json")
+async def all_counters(node: NodeDep) -> Response:
+    return Response(await node.read(wire.AllCounters()), media_type="application/json")
 
 
 @router.get("/metrics/query")
-async def query(store: StoreDep, expression: str = "") -> Response:
+async def query(node: NodeDep, expression: str = "") -> Response:
     """`expression` is a comma-separated list of labels; the answer has those that exist.
     An empty expression means every counter."""
     labels = [part.strip() for part in expression.split(",") if part.strip()]
     if not labels:
-        return await all_counters(store)
-    found = await store.call("read", labels)
+        return await all_counters(node)
+    found = await node.read(wire.CounterValues(labels))
     if not found:
         raise NotFound(f"none of the labels {', '.join(labels)[:500]} exists")
     return JSONResponse(found)

@@ -14,50 +14,52 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import BatcherDep, SettingsDep, StoreDep, idempotency_key, media_type, read_body
+from api.deps import NodeDep, SettingsDep, idempotency_key, media_type, read_body
 from api.schemas import EventIn
-from cluster.errors import InvalidInput
-from cluster.timeutil import day_of
+from cluster.common import wire
+from cluster.common.errors import InvalidInput
+from cluster.common.timeutil import day_of
 
 router = APIRouter(tags=["events (data ingestion)"])
 
 
 @router.post("/event", status_code=200)
-async def post_event(request: Request, settings: SettingsDep, batcher: BatcherDep) -> Response:
+async def post_event(request: Request, settings: SettingsDep, node: NodeDep) -> Response:
     """`{"username", "metric", "count"}` with `Content-Type: application/json`: adds `count` to
     the counter `metric` and records the event, stamped with the server's time. 200, empty."""
     media = media_type(request)
     if media != "application/json":
         raise InvalidInput(f"invalid content-type {media or ''!r}, expected application/json")
     event = EventIn.model_validate_json(await read_body(request, settings.max_body_bytes))
-    record = ["e", event.username, event.metric, event.count, time.time()]
-    await batcher.add([([event.metric], event.count)], idempotency_key(request), [record])
+    record = wire.Event(event.username, event.metric, event.count, time.time())
+    increments = [wire.Increment([event.metric], event.count)]
+    await node.submit(wire.Request(increments, idempotency_key(request), [record]))
     return Response(status_code=200)
 
 
 @router.get("/v1/events/{metric}/distinct_users")
-async def distinct_users(metric: str, store: StoreDep, day: str | None = None) -> dict[str, Any]:
+async def distinct_users(metric: str, node: NodeDep, day: str | None = None) -> dict[str, Any]:
     """How many distinct users sent events of `metric` on `day` (UTC, default today), with the
     number of events and the sum of their counts."""
-    return await store.call("view", "distinct_users", metric, day or day_of(time.time()))
+    return await node.read(wire.DistinctUsers(metric, day or day_of(time.time())))
 
 
 @router.get("/metrics/hourly_logs/total")
 @router.get("/metrics/hourly_logs/total/", include_in_schema=False)
-async def hourly_total(store: StoreDep) -> list[dict[str, Any]]:
+async def hourly_total(node: NodeDep) -> list[dict[str, Any]]:
     """Per metric over the last hour: `[{"_id": metric, "average", "count", "maximum",
     "minimum"}]`, where count is the number of events and the others are over their counts."""
-    return await store.call("view", "hourly_total")
+    return await node.read(wire.HourlyTotals())
 
 
 @router.get("/metrics/hourly_logs/per_user")
 @router.get("/metrics/hourly_logs/per_user/", include_in_schema=False)
-async def hourly_per_user(store: StoreDep) -> list[dict[str, Any]]:
+async def hourly_per_user(node: NodeDep) -> list[dict[str, Any]]:
     """As /metrics/hourly_logs/total, per user and metric: `"_id": {"metric", "username"}`."""
-    return await store.call("view", "hourly_per_user")
+    return await node.read(wire.HourlyTotals(per_user=True))
 
 
 @router.get("/v1/users/{username}")
-async def first_seen(username: str, store: StoreDep) -> dict[str, Any]:
+async def first_seen(username: str, node: NodeDep) -> dict[str, Any]:
     """When `username` sent its first event."""
-    return await store.call("view", "first_seen", username)
+    return await node.read(wire.FirstSeen(username))

@@ -1,5 +1,5 @@
 """Host metrics, compatible with the original metricSys: GET /v1/hosts/metrics?limit=N, and the
-write route its generator lacked (scripts/host_agent.py posts this host's rows).
+write route its generator lacked (cluster/clients/host_agent.py posts its host's rows).
 
 Fixed from the original: a negative `limit` returned every row and a too large one was not
 bounded (both 400 now); an empty answer was `{"metrics": null}` (now `[]`).
@@ -12,11 +12,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import BatcherDep, SettingsDep, StoreDep, idempotency_key, one_or_many, read_body
+from api.deps import NodeDep, SettingsDep, idempotency_key, one_or_many, read_body
 from api.responses import JSONResponse
 from api.schemas import HostIn
-from cluster.errors import InvalidInput
-from cluster.timeutil import parse_rfc3339
+from cluster.common import wire
+from cluster.common.errors import InvalidInput
+from cluster.common.timeutil import parse_rfc3339
 
 router = APIRouter(tags=["hosts (metricSys)"])
 
@@ -25,7 +26,7 @@ _LIMIT_ERROR = "invalid limit query parameter"
 
 
 @router.get("/v1/hosts/metrics")
-async def host_metrics(request: Request, store: StoreDep) -> dict[str, Any]:
+async def host_metrics(request: Request, node: NodeDep) -> dict[str, Any]:
     """The `limit` newest rows, newest first: `{"metrics": [{id, cpu_usage, memory_usage,
     disk_usage, timestamp}]}`."""
     text = request.query_params.get("limit")
@@ -39,28 +40,19 @@ async def host_metrics(request: Request, store: StoreDep) -> dict[str, Any]:
             f"limit is {shown}; give an integer from 0 to {MAX_LIMIT}, e.g. ?limit=10",
             message=_LIMIT_ERROR,
         )
-    return {"metrics": await store.call("view", "hosts_latest", int(digits))}
+    return {"metrics": await node.read(wire.LatestHosts(int(digits)))}
 
 
 @router.post("/v1/hosts/metrics", status_code=201)
-async def post_host_metrics(
-    request: Request, settings: SettingsDep, batcher: BatcherDep
-) -> Response:
+async def post_host_metrics(request: Request, settings: SettingsDep, node: NodeDep) -> Response:
     """One row `{"id", "cpu_usage", "memory_usage", "disk_usage", "timestamp"}` (percentages,
     RFC 3339) or a list of them."""
     raw = await read_body(request, settings.max_body_bytes)
     rows = one_or_many(raw, HostIn, settings.max_batch_items)
     latest = time.time() + settings.buffers.max_future
-    records = [
-        [
-            "h",
-            r.id,
-            r.cpu_usage,
-            r.memory_usage,
-            r.disk_usage,
-            parse_rfc3339(r.timestamp, latest=latest),
-        ]
-        for r in rows
+    records: list[wire.Record] = [
+        wire.HostRow(r.id, r.cpu_usage, r.memory_usage, r.disk_usage, ts)
+        for r, ts in ((r, parse_rfc3339(r.timestamp, latest=latest)) for r in rows)
     ]
-    await batcher.add([], idempotency_key(request), records)
+    await node.submit(wire.Request([], idempotency_key(request), records))
     return JSONResponse({"status": "success"}, status_code=201)

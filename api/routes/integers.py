@@ -15,11 +15,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from api.deps import BatcherDep, SettingsDep, StoreDep, idempotency_key, read_body
+from api.deps import NodeDep, SettingsDep, idempotency_key, read_body
 from api.errors import describe_validation
 from api.schemas import MAX_INTEGER, IntegerIn
-from cluster.errors import InvalidInput
-from cluster.timeutil import parse_rfc3339
+from cluster.common import wire
+from cluster.common.errors import InvalidInput
+from cluster.common.timeutil import parse_rfc3339
 
 router = APIRouter(tags=["integers (loopstock)"])
 
@@ -37,7 +38,7 @@ async def index() -> dict[str, Any]:
 
 
 @router.post("/v1/integers", status_code=201)
-async def post_integer(request: Request, settings: SettingsDep, batcher: BatcherDep) -> Response:
+async def post_integer(request: Request, settings: SettingsDep, node: NodeDep) -> Response:
     """`{"integer": 1..4294967295}`, optionally with `generator` and `seq` (a resend of the same
     pair is accepted and not counted again) and `timestamp` (event time, RFC 3339). 201, empty."""
     raw = await read_body(request, settings.max_body_bytes, any_media=True)
@@ -62,21 +63,21 @@ async def post_integer(request: Request, settings: SettingsDep, batcher: Batcher
     ts = now
     if body.timestamp is not None:
         ts = parse_rfc3339(body.timestamp, latest=now + settings.buffers.max_future)
-    record = ["i", body.generator, body.seq, n, ts]
-    await batcher.add([], idempotency_key(request), [record])
+    record = wire.IntegerSample(body.generator, body.seq, n, ts)
+    await node.submit(wire.Request([], idempotency_key(request), [record]))
     return Response(status_code=201, media_type="application/json")
 
 
 @router.get("/v1/integers")
-async def integers(store: StoreDep) -> list[dict[str, Any]]:
+async def integers(node: NodeDep) -> list[dict[str, Any]]:
     """The last 10 averages, newest first: `[{"id", "integer", "created_at"}]`."""
-    return await store.call("view", "integer_averages", 10)
+    return await node.read(wire.IntegerAverages(10))
 
 
 @router.get("/v1/integers/last")
-async def last_integer(store: StoreDep) -> dict[str, Any]:
-    last = await store.call("view", "integer_last")
-    if last is None:
+async def last_integer(node: NodeDep) -> dict[str, Any]:
+    last = await node.read(wire.IntegerAverages(1))
+    if not last:
         # 400, not 404: the original's status, which its clients test for.
         raise InvalidInput("No data found into database", code="empty_database")
-    return last
+    return last[0]

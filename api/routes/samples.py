@@ -14,20 +14,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import (
-    BatcherDep,
-    SettingsDep,
-    StoreDep,
-    idempotency_key,
-    media_type,
-    one_or_many,
-    read_body,
-)
+from api.deps import NodeDep, SettingsDep, idempotency_key, media_type, one_or_many, read_body
 from api.responses import JSONResponse
 from api.schemas import SampleIn
-from cluster.errors import InvalidInput
-from cluster.series import RESOLUTIONS
-from cluster.timeutil import parse_day, parse_rfc3339, rfc3339
+from cluster.common import wire
+from cluster.common.errors import InvalidInput
+from cluster.common.timeutil import parse_day, parse_rfc3339, rfc3339
+from cluster.common.wire import RESOLUTIONS
 
 router = APIRouter(tags=["samples (metrics-server)"])
 
@@ -41,7 +34,7 @@ async def ping() -> dict[str, str]:
 
 @router.post("/v1/metrics", status_code=201)
 @router.post("/v1/metrics/", status_code=201, include_in_schema=False)
-async def post_samples(request: Request, settings: SettingsDep, batcher: BatcherDep) -> Response:
+async def post_samples(request: Request, settings: SettingsDep, node: NodeDep) -> Response:
     """One sample `{"timestamp": RFC 3339, "name", "value"}` or a list of them; 201 once stored."""
     media = media_type(request)
     if media != "application/json":  # a 400 here, as in the original, not our usual 415
@@ -50,21 +43,23 @@ async def post_samples(request: Request, settings: SettingsDep, batcher: Batcher
     samples = one_or_many(raw, SampleIn, settings.max_batch_items)
     # A far-future sample would push its series' whole history out of retention.
     latest = time.time() + settings.buffers.max_future
-    records = [["s", s.name, parse_rfc3339(s.timestamp, latest=latest), s.value] for s in samples]
-    await batcher.add([], idempotency_key(request), records)
+    records: list[wire.Record] = [
+        wire.Sample(s.name, parse_rfc3339(s.timestamp, latest=latest), s.value) for s in samples
+    ]
+    await node.submit(wire.Request([], idempotency_key(request), records))
     return JSONResponse({"status": "success"}, status_code=201)
 
 
 @router.get("/v1/metrics")
 @router.get("/v1/metrics/", include_in_schema=False)
-async def metric_names(store: StoreDep) -> list[str]:
+async def metric_names(node: NodeDep) -> list[str]:
     """Every metric name that has samples, sorted."""
-    return await store.call("view", "series_names")
+    return await node.read(wire.SeriesNames())
 
 
 @router.get("/v1/metrics/{name}/{granularity}/{start}/{end}")
 async def metric_range(
-    name: str, granularity: str, start: str, end: str, store: StoreDep
+    name: str, granularity: str, start: str, end: str, node: NodeDep
 ) -> dict[str, Any]:
     """The average (and count, min, max) per bucket of `granularity` from `start` to `end`,
     both included, newest first. Dates are `YYYY-MM-DD` (an end date covers its whole day) or
@@ -80,15 +75,21 @@ async def metric_range(
         raise InvalidInput(
             f"startDate {start!r} is after endDate {end!r}", message="Invalid date range"
         )
-    buckets = await store.call("view", "series_query", name, granularity, first, last)
+    buckets = await node.read(wire.SeriesRange(name, granularity, first, last))
     return {
         "metricName": name,
         "granularity": granularity,
         "startTime": rfc3339(first),
         "endTime": rfc3339(last),
         "data": [
-            {"timeFrame": rfc3339(b), "avg": total / count, "count": count, "min": lo, "max": hi}
-            for b, count, total, lo, hi in buckets
+            {
+                "timeFrame": rfc3339(b.start),
+                "avg": b.total / b.count,
+                "count": b.count,
+                "min": b.low,
+                "max": b.high,
+            }
+            for b in buckets
         ],
     }
 

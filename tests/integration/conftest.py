@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from cluster.local import LocalCluster
+from cluster.ops.local import LocalCluster
 
 # Probing every 0.5 s lets the tests see a node go down and up quickly.
 FAST_DISCOVERY = {"METRICS_DISCOVERY_INTERVAL": "0.5", "METRICS_DISCOVERY_TIMEOUT": "0.4"}

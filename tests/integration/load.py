@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from cluster.local import LocalCluster
+from cluster.ops.local import LocalCluster
 
 
 @dataclass

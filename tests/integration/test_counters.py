@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from cluster.local import ROOT, LocalCluster
+from cluster.ops.local import LocalCluster
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster.local import ROOT
-from cluster.timeutil import day_of
+from cluster.common.timeutil import day_of
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 

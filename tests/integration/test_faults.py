@@ -9,7 +9,7 @@ import signal
 import httpx
 import pytest
 
-from cluster.local import LocalCluster
+from cluster.ops.local import LocalCluster
 from tests.conftest import wait_for
 from tests.integration.load import Load
 

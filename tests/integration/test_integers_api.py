@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from cluster.timeutil import rfc3339
+from cluster.common.timeutil import rfc3339
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from datetime import datetime
 import httpx
 import pytest
 
-from cluster.local import ROOT, LocalCluster, sessions_alive
-from tests.conftest import wait_for
+from cluster.ops.local import LocalCluster, sessions_alive
+from tests.conftest import ROOT, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,16 +67,16 @@ def test_start_twice_and_stop_twice_do_no_harm(make_cluster):
     cluster = make_cluster()
     cluster.start()
     pids = cluster.pids()
-    again = cluster.run_sh("start")
+    again = cluster.supervise("start")
     assert again.returncode == 0 and "already running" in again.stdout
     assert cluster.pids() == pids and healthy(cluster)
-    status = cluster.run_sh("status")
+    status = cluster.supervise("status")
     assert status.returncode == 0 and status.stdout.count(" up") == 3
-    stopped = cluster.run_sh("stop")
+    stopped = cluster.supervise("stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert sessions_alive(pids) == []
-    assert "nothing running" in cluster.run_sh("stop").stdout
-    assert cluster.run_sh("status").returncode == 3
+    assert "nothing running" in cluster.supervise("stop").stdout
+    assert cluster.supervise("status").returncode == 3
 
 
 def test_start_refuses_ports_in_use(make_cluster):
@@ -84,7 +84,7 @@ def test_start_refuses_ports_in_use(make_cluster):
     with __import__("socket").socket() as sock:
         sock.bind(("127.0.0.1", cluster.ports[1]))
         sock.listen()
-        done = cluster.run_sh("start")
+        done = cluster.supervise("start")
     assert done.returncode == 3
     assert str(cluster.ports[1]) in done.stderr
 
@@ -142,7 +142,7 @@ def test_sigterm_drains_in_flight_requests(cluster: LocalCluster):
 def test_host_agent_outlives_a_down_cluster_and_delivers_its_backlog(make_cluster, tmp_path):
     cluster = make_cluster(extra_env={"METRICS_AGENT__ENABLED": "false"})
     log = tmp_path / "agent.log"
-    argv = [sys.executable, str(ROOT / "scripts" / "host_agent.py"), "--id", "it-agent"]
+    argv = [sys.executable, "-m", "cluster.clients.host_agent", "--id", "it-agent"]
     argv += ["--interval", "0.2", *(a for url in cluster.urls for a in ("--url", url))]
     with open(log, "wb") as out:
         agent = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)

@@ -10,8 +10,8 @@ from datetime import datetime
 import httpx
 import pytest
 
-from cluster.local import LocalCluster
-from cluster.timeutil import rfc3339
+from cluster.common.timeutil import rfc3339
+from cluster.ops.local import LocalCluster
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

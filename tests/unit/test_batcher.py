@@ -3,23 +3,29 @@ import asyncio
 import pytest
 import uvloop
 
-from cluster.batcher import Batcher
-from cluster.errors import KeyReused, LimitReached, StoreUnavailable
-from cluster.store import CounterStore
+from cluster.actor import MetricsActor
+from cluster.common import wire
+from cluster.common.errors import KeyReused, LimitReached, StoreUnavailable
+from cluster.node.batcher import Batcher
+
+
+def req(labels, by, key=None):
+    return wire.Request([wire.Increment(labels, by)], key)
 
 
 class GatedStore:
-    """A real CounterStore behind an apply that waits for `release`, recording every call."""
+    """A real actor behind an apply that waits for `release`, recording every call as
+    (batch id, merged, requests)."""
 
     def __init__(self, tmp, **kwargs) -> None:
-        self.store = CounterStore(f"{tmp}/c.sqlite3", **kwargs)
-        self.calls: list[tuple[tuple[str, int], dict, list]] = []
+        self.store = MetricsActor(f"{tmp}/c.sqlite3", **kwargs)
+        self.calls: list[tuple[wire.BatchId, dict, list]] = []
         self.release = asyncio.Event()
 
-    async def apply(self, batch_id, merged, items):
-        self.calls.append((batch_id, merged, items))
+    async def apply(self, batch):
+        self.calls.append((batch.id, batch.merged, batch.requests))
         await self.release.wait()
-        return self.store.apply_now(batch_id, merged, items)
+        return self.store.apply_now(batch)
 
 
 async def tick() -> None:
@@ -47,7 +53,7 @@ def test_lone_request_is_sent_at_once(tmp_path):
         fake = GatedStore(tmp_path)
         fake.release.set()
         batcher = Batcher(fake.apply, max_in_flight=1)
-        assert await batcher.add([(["a", "b"], 2)]) == {"a": 2, "b": 2}
+        assert await batcher.add(req(["a", "b"], 2)) == {"a": 2, "b": 2}
         assert len(fake.calls) == 1
 
     run(scenario())
@@ -57,16 +63,16 @@ def test_waiting_requests_are_merged_and_each_sees_its_own_value(tmp_path):
     async def scenario():
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=1)
-        first = asyncio.create_task(batcher.add([(["a"], 1)]))
+        first = asyncio.create_task(batcher.add(req(["a"], 1)))
         await tick()
-        rest = [asyncio.create_task(batcher.add([(["a", "b"], n)])) for n in (1, 2, 3)]
+        rest = [asyncio.create_task(batcher.add(req(["a", "b"], n))) for n in (1, 2, 3)]
         await tick()
         fake.release.set()
         values = [await first] + [await t for t in rest]
         assert values == [{"a": 1}, {"a": 2, "b": 1}, {"a": 4, "b": 3}, {"a": 7, "b": 6}]
         assert [merged for _, merged, _ in fake.calls] == [{"a": 1}, {"a": 6, "b": 6}]
-        (inc1, seq1), (inc2, seq2) = fake.calls[0][0], fake.calls[1][0]
-        assert inc1 == inc2 and seq2 == seq1 + 1
+        first_id, second_id = fake.calls[0][0], fake.calls[1][0]
+        assert first_id.node == second_id.node and second_id.seq == first_id.seq + 1
 
     run(scenario())
 
@@ -75,9 +81,9 @@ def test_second_call_waits_for_age_cap_while_one_is_in_flight(tmp_path):
     async def scenario():
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=2, max_batch_age=0.05)
-        first = asyncio.create_task(batcher.add([(["a"], 1)]))
+        first = asyncio.create_task(batcher.add(req(["a"], 1)))
         await tick()
-        second = asyncio.create_task(batcher.add([(["a"], 1)]))
+        second = asyncio.create_task(batcher.add(req(["a"], 1)))
         await tick()
         assert len(fake.calls) == 1  # not yet: one call in flight, the batch is young
         await until(lambda: len(fake.calls) == 2)  # the age cap sends it, the first in flight
@@ -91,7 +97,7 @@ def test_batch_size_is_capped_in_labels(tmp_path):
     async def scenario():
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=1, max_batch_labels=4)
-        tasks = [asyncio.create_task(batcher.add([([f"x{i}", f"y{i}"], 1)])) for i in range(5)]
+        tasks = [asyncio.create_task(batcher.add(req([f"x{i}", f"y{i}"], 1))) for i in range(5)]
         await tick()
         fake.release.set()
         await asyncio.gather(*tasks)
@@ -105,12 +111,12 @@ def test_keyed_requests_go_as_items_and_repeat_gets_first_answer(tmp_path):
         fake = GatedStore(tmp_path)
         fake.release.set()
         batcher = Batcher(fake.apply)
-        first = await batcher.add([(["a"], 5)], key="k")
-        again = await batcher.add([(["a"], 5)], key="k")
+        first = await batcher.add(req(["a"], 5, "k"))
+        again = await batcher.add(req(["a"], 5, "k"))
         assert first == again == {"a": 5}
         with pytest.raises(KeyReused):
-            await batcher.add([(["a"], 6)], key="k")
-        assert fake.calls[0][1] == {} and fake.calls[0][2] == [([(["a"], 5)], "k", [])]
+            await batcher.add(req(["a"], 6, "k"))
+        assert fake.calls[0][1] == {} and fake.calls[0][2] == [req(["a"], 5, "k")]
 
     run(scenario())
 
@@ -119,10 +125,10 @@ def test_refused_merge_falls_back_so_only_the_offending_request_fails(tmp_path):
     async def scenario():
         fake = GatedStore(tmp_path, max_counters=3)
         batcher = Batcher(fake.apply, max_in_flight=1)
-        blocker = asyncio.create_task(batcher.add([(["a"], 1)]))
+        blocker = asyncio.create_task(batcher.add(req(["a"], 1)))
         await tick()
-        ok = asyncio.create_task(batcher.add([(["a", "b", "c"], 1)]))
-        refused = asyncio.create_task(batcher.add([(["d"], 1)]))
+        ok = asyncio.create_task(batcher.add(req(["a", "b", "c"], 1)))
+        refused = asyncio.create_task(batcher.add(req(["d"], 1)))
         await tick()
         fake.release.set()
         await blocker
@@ -135,20 +141,20 @@ def test_refused_merge_falls_back_so_only_the_offending_request_fails(tmp_path):
 
 def test_store_failure_reaches_every_waiter_and_batcher_recovers(tmp_path):
     async def scenario():
-        store = CounterStore(f"{tmp_path}/c.sqlite3")
+        store = MetricsActor(f"{tmp_path}/c.sqlite3")
         calls = 0
 
-        async def apply(batch_id, merged, items):
+        async def apply(batch):
             nonlocal calls
             calls += 1
             if calls == 1:
                 raise StoreUnavailable("down")
-            return store.apply_now(batch_id, merged, items)
+            return store.apply_now(batch)
 
         batcher = Batcher(apply)
         with pytest.raises(StoreUnavailable):
-            await batcher.add([(["a"], 1)])
-        assert await batcher.add([(["a"], 1)]) == {"a": 1}
+            await batcher.add(req(["a"], 1))
+        assert await batcher.add(req(["a"], 1)) == {"a": 1}
 
     run(scenario())
 
@@ -157,7 +163,7 @@ def test_drain_waits_for_in_flight_and_pending_requests(tmp_path):
     async def scenario():
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=1)
-        tasks = [asyncio.create_task(batcher.add([(["a"], 1)])) for _ in range(3)]
+        tasks = [asyncio.create_task(batcher.add(req(["a"], 1))) for _ in range(3)]
         await tick()
         drained = asyncio.create_task(batcher.drain())
         await tick()
@@ -175,9 +181,9 @@ def test_under_load_next_call_lingers_for_the_clients_just_answered(tmp_path):
         fake = GatedStore(tmp_path)
         fake.release.set()
         batcher = Batcher(fake.apply, max_in_flight=1, linger=0.05)
-        await asyncio.gather(*(batcher.add([(["a"], 1)]) for _ in range(3)))  # busy now
+        await asyncio.gather(*(batcher.add(req(["a"], 1)) for _ in range(3)))  # busy now
         calls = len(fake.calls)
-        late = asyncio.create_task(batcher.add([(["a"], 1)]))
+        late = asyncio.create_task(batcher.add(req(["a"], 1)))
         await tick()
         assert len(fake.calls) == calls  # held back: the node was busy a moment ago
         assert (await late)["a"] == 4
@@ -190,15 +196,15 @@ def test_a_returned_call_shortens_the_age_cap_wait_to_the_linger(tmp_path):
     async def scenario():
         fake = GatedStore(tmp_path)
         batcher = Batcher(fake.apply, max_in_flight=2, max_batch_age=30.0, linger=0.01)
-        busy = [asyncio.create_task(batcher.add([(["a"], 1)])) for _ in range(3)]
+        busy = [asyncio.create_task(batcher.add(req(["a"], 1))) for _ in range(3)]
         await tick()
         fake.release.set()
         await asyncio.gather(*busy)  # two calls: the second held two requests (busy)
         fake.release.clear()
         sent = len(fake.calls)
-        first = asyncio.create_task(batcher.add([(["a"], 1)]))
+        first = asyncio.create_task(batcher.add(req(["a"], 1)))
         await until(lambda: len(fake.calls) == sent + 1)  # after the linger
-        second = asyncio.create_task(batcher.add([(["a"], 1)]))  # waits on the 30 s age cap
+        second = asyncio.create_task(batcher.add(req(["a"], 1)))  # waits on the 30 s age cap
         await tick()
         fake.release.set()
         await first

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from cluster.config import Settings
+from cluster.common.config import Settings
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,8 @@ import asyncio
 
 import httpx
 
-from cluster.config import NodeSpec
-from cluster.discovery import Discovery
+from cluster.common.config import NodeSpec
+from cluster.node.discovery import Discovery
 
 
 def test_probe_marks_peers_up_and_down_and_recovers():

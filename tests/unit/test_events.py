@@ -1,9 +1,9 @@
 import orjson
 import pytest
 
-from cluster.errors import InvalidInput, NotFound
-from cluster.events import EventLog
-from cluster.timeutil import day_of
+from cluster.actor.events import EventLog
+from cluster.common.errors import InvalidInput, NotFound
+from cluster.common.timeutil import day_of
 
 DAY = 86400
 HOUR = 3600

@@ -1,9 +1,9 @@
 import orjson
 import pytest
 
-from cluster.errors import InvalidInput
-from cluster.integers import IntegerWindows
-from cluster.timeutil import rfc3339
+from cluster.actor.integers import IntegerWindows
+from cluster.common.errors import InvalidInput
+from cluster.common.timeutil import rfc3339
 
 T0 = 1_700_000_000  # a multiple of 5: window starts fall on it
 

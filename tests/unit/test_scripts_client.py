@@ -1,14 +1,10 @@
 import asyncio
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-from cluster.timeutil import parse_rfc3339
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import _client  # noqa: E402
+from cluster.clients import common as _client
+from cluster.common.timeutil import parse_rfc3339
 
 URLS = ["http://n:1", "http://n:2", "http://n:3"]
 

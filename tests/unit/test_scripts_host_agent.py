@@ -6,16 +6,12 @@ import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-import _client  # noqa: E402
-import host_agent  # noqa: E402
-
-from tests.conftest import wait_for  # noqa: E402
+from cluster.clients import common as _client
+from cluster.clients import host_agent
+from tests.conftest import wait_for
 
 URLS = ["http://n:1", "http://n:2", "http://n:3"]
 
@@ -118,19 +114,21 @@ def test_host_agent_run_logs_down_and_back_up_once_and_delivers_every_sample(cap
     assert sum("cluster back up" in m for m in messages) == 1
 
 
-def test_host_agent_exits_0_on_sigterm_while_the_cluster_is_down():
+def test_host_agent_exits_0_on_sigterm_while_the_cluster_is_down(tmp_path):
     with socket.socket() as sock:  # a port nothing listens on: the cluster is down
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, str(SCRIPTS / "host_agent.py"), "--url", f"http://127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "cluster.clients.host_agent"]
+    command += ["--url", f"http://127.0.0.1:{port}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as proc:
+    log = tmp_path / "agent.log"
+    # The log goes to a file polled to a deadline: a pipe's readline() could block past it.
+    with open(log, "w") as out, subprocess.Popen(command, stderr=out, env=env) as proc:
         try:
-            assert proc.stderr is not None
-            wait_for(lambda: "cluster down" in proc.stderr.readline(), 20, 0, "the down log line")
+            wait_for(lambda: "cluster down" in log.read_text(), 20, 0.05, "the down log line")
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=10) == 0
-            rest = proc.stderr.read()
         finally:
             proc.kill()
+    rest = log.read_text()
     assert "samples not sent" in rest and "done in" in rest

@@ -1,17 +1,13 @@
 import asyncio
 import json
 import random
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-from cluster.timeutil import parse_rfc3339
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import _client  # noqa: E402
-import integer_generators as ig  # noqa: E402
+from cluster.clients import common as _client
+from cluster.common.timeutil import parse_rfc3339
+from scripts import integer_generators as ig
 
 URLS = ["http://n:1", "http://n:2", "http://n:3"]
 BASE_MS = 1_706_874_180_000  # 2024-02-02T11:43:00Z, a window start

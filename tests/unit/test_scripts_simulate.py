@@ -1,17 +1,13 @@
 import asyncio
 import json
 import random
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 
-from cluster.timeutil import parse_rfc3339
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import _client  # noqa: E402
-import simulate  # noqa: E402
+from cluster.clients import common as _client
+from cluster.common.timeutil import parse_rfc3339
+from scripts import simulate
 
 URLS = ["http://n:1", "http://n:2", "http://n:3"]
 

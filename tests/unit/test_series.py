@@ -3,8 +3,8 @@ import math
 import orjson
 import pytest
 
-from cluster.errors import InvalidInput, NotFound
-from cluster.series import Retention, SeriesBuffer
+from cluster.actor.series import Retention, SeriesBuffer
+from cluster.common.errors import InvalidInput, NotFound
 
 DAY = 86400
 T0 = 1_700_000_000 - 1_700_000_000 % DAY  # a midnight, UTC

@@ -1,7 +1,7 @@
 import pytest
 
-from cluster.errors import InvalidInput
-from cluster.timeutil import day_of, parse_day, parse_rfc3339, rfc3339
+from cluster.common.errors import InvalidInput
+from cluster.common.timeutil import day_of, parse_day, parse_rfc3339, rfc3339
 
 
 def test_rfc3339_round_trip_with_and_without_fraction():

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from cluster.config import NodeSpec
+from cluster.common.config import NodeSpec
 
 
 @dataclass
@@ -41,14 +41,14 @@ class Discovery:
         return [asdict(p) for p in self._peers.values()]
 
     async def run(self) -> None:
-        """Probe forever; cancel the task to stop."""
-        try:
-            while True:
-                started = time.monotonic()
-                await self.probe_all()
-                await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
-        finally:
-            await self._client.aclose()
+        """Probe forever; cancel the task to stop, then `close()`."""
+        while True:
+            started = time.monotonic()
+            await self.probe_all()
+            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
+
+    async def close(self) -> None:
+        await self._client.aclose()
 
     async def probe_all(self) -> None:
         await asyncio.gather(*(self._probe(p) for p in self._peers.values()))

@@ -28,8 +28,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from cluster.errors import InvalidInput
-from cluster.timeutil import rfc3339
+from cluster.common.errors import InvalidInput
+from cluster.common.timeutil import rfc3339
 
 Key = tuple[str, int]  # (generator, seq)
 

@@ -21,10 +21,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import _client
 import httpx
 import psutil
 import typer
+
+from cluster.clients import common as _client
 
 PATH = "/v1/hosts/metrics"
 BATCH = 500

@@ -3,9 +3,9 @@ import asyncio
 import pytest
 from ray.exceptions import ActorDiedError, ActorUnavailableError
 
-from cluster.config import Settings
-from cluster.errors import StoreUnavailable
-from cluster.handle import StoreClient
+from cluster.common.config import Settings
+from cluster.common.errors import StoreUnavailable
+from cluster.node.ray_client import RayStoreClient
 
 
 class FakeMethod:
@@ -34,7 +34,7 @@ class FakeHandle:
 
 def client_with(handles, **overrides):
     settings = Settings(store_deadline=overrides.get("deadline", 5.0), call_timeout=1.0)
-    client = StoreClient(settings)
+    client = RayStoreClient(settings)
     created = []
 
     def get_or_create():
@@ -52,7 +52,7 @@ def unavailable():
 def test_unavailable_retries_same_call_on_same_handle():
     handle = FakeHandle([unavailable(), unavailable(), "done"])
     client, created = client_with([handle])
-    assert asyncio.run(client.call("apply", ("n", 7), [])) == "done"
+    assert asyncio.run(client._call("apply", ("n", 7), [])) == "done"
     assert handle.calls == [(("n", 7), [])] * 3
     assert len(created) == 1
 
@@ -61,7 +61,7 @@ def test_died_actor_is_resolved_again():
     dead = FakeHandle([ActorDiedError()])
     fresh = FakeHandle(["done"])
     client, created = client_with([dead, fresh])
-    assert asyncio.run(client.call("apply", ("n", 1), [])) == "done"
+    assert asyncio.run(client._call("apply", ("n", 1), [])) == "done"
     assert len(created) == 2 and fresh.calls == [(("n", 1), [])]
 
 
@@ -77,7 +77,7 @@ def test_lost_creation_race_value_error_is_retried():
         return handle
 
     client._get_or_create = racy
-    assert asyncio.run(client.call("apply", ("n", 1), [])) == "done"
+    assert asyncio.run(client._call("apply", ("n", 1), [])) == "done"
     assert len(attempts) == 2
 
 
@@ -85,4 +85,4 @@ def test_past_deadline_caller_gets_store_unavailable():
     handle = FakeHandle([unavailable()] * 100)
     client, _ = client_with([handle], deadline=0.3)
     with pytest.raises(StoreUnavailable, match="fully or not at all"):
-        asyncio.run(client.call("apply", ("n", 1), []))
+        asyncio.run(client._call("apply", ("n", 1), []))

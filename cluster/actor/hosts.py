@@ -11,7 +11,7 @@ import heapq
 from collections import deque
 from typing import Any
 
-from cluster.timeutil import rfc3339
+from cluster.common.timeutil import rfc3339
 
 Row = tuple[str, float, float, float, float]  # id, cpu, memory, disk (percent), timestamp
 

@@ -7,7 +7,7 @@ A request joins the open batch. The batch goes to the actor as one call:
 - never while `max_in_flight` calls are in flight: it grows until one returns.
 Requests without an Idempotency-Key are merged per label (a busy node sends one number per
 label, not one per request) and each still gets the values right after its own increment.
-Requests with records (samples, events, ...: cluster/records.py) go item by item, like keyed ones.
+Requests with records (samples, events, ...) go one by one, like keyed ones.
 
 Every batch carries an id (node incarnation, sequence) that stays the same across retries, so the
 actor applies it at most once. A request's future resolves only after the actor has durably
@@ -24,10 +24,17 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from cluster.errors import ClusterError, KeyReused, LimitReached, TooLate
-from cluster.records import Record
-from cluster.staging import Pair, Refusal, Values, totals
-from cluster.store import BatchId, Item, ItemResult
+from cluster.common.errors import ClusterError, KeyReused, LimitReached, TooLate
+from cluster.common.wire import (
+    Applied,
+    Batch,
+    BatchDone,
+    BatchId,
+    Outcome,
+    Refused,
+    Request,
+    totals,
+)
 
 _REFUSALS: dict[str, type[ClusterError]] = {
     "limit": LimitReached,
@@ -35,24 +42,27 @@ _REFUSALS: dict[str, type[ClusterError]] = {
     "late": TooLate,
 }
 
-ApplyFn = Callable[
-    [BatchId, dict[str, int], list[Item]], Awaitable[tuple[Values | Refusal, list[ItemResult]]]
-]
+Values = dict[str, int]
+# Applies a batch durably, or raises (StoreUnavailable: nothing of it was applied).
+ApplyFn = Callable[[Batch], Awaitable[BatchDone]]
 
 
 @dataclass
 class _Entry:
-    """One request: its increments, its key, its records, and the future its handler awaits."""
+    """One request, its per-label totals, and the future its handler awaits."""
 
-    pairs: list[Pair]
-    key: str | None
-    records: list[Record]
+    request: Request
     future: asyncio.Future[Values]
     adds: Counter[str] = field(init=False)  # label -> total increment
     since: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        self.adds = totals(self.pairs)
+        self.adds = totals(self.request.increments)
+
+    @property
+    def merges(self) -> bool:
+        """Merged with the batch's others: it needs no answer of its own."""
+        return self.request.key is None and not self.request.records
 
 
 class Batcher:
@@ -80,15 +90,13 @@ class Batcher:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
 
-    async def add(
-        self, pairs: list[Pair], key: str | None = None, records: list[Record] | None = None
-    ) -> Values:
+    async def add(self, request: Request) -> Values:
         """Apply one request's increments and records (all or none); return each touched label's
         value right after them. With an Idempotency-Key, a repeat gets the first answer,
         changing nothing."""
-        entry = _Entry(pairs, key, records or [], asyncio.get_running_loop().create_future())
+        entry = _Entry(request, asyncio.get_running_loop().create_future())
         self._pending.append(entry)
-        self._pending_labels += len(entry.adds) + len(entry.records)
+        self._pending_labels += len(entry.adds) + len(request.records)
         self._dispatch()
         return await entry.future
 
@@ -113,7 +121,8 @@ class Batcher:
                 self._wake_in(wait)
                 return
             self._seq += 1
-            task = asyncio.create_task(self._send((self._incarnation, self._seq), self._take()))
+            batch_id = BatchId(self._incarnation, self._seq)
+            task = asyncio.create_task(self._send(batch_id, self._take()))
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
 
@@ -136,7 +145,7 @@ class Batcher:
         count = size = 0
         for entry in self._pending:
             count += 1
-            size += len(entry.adds) + len(entry.records)
+            size += len(entry.adds) + len(entry.request.records)
             if size >= self._max_batch_labels:
                 break
         batch, self._pending = self._pending[:count], self._pending[count:]
@@ -150,8 +159,8 @@ class Batcher:
         self._dispatch()
 
     async def _send(self, batch_id: BatchId, batch: list[_Entry]) -> None:
-        keyed = [e for e in batch if e.key is not None or e.records]
-        merged_entries = [e for e in batch if e.key is None and not e.records]
+        alone = [e for e in batch if not e.merges]
+        merged_entries = [e for e in batch if e.merges]
         if len(merged_entries) == 1:  # a lone (often bulk) request: nothing to merge
             merged = merged_entries[0].adds
         else:
@@ -159,29 +168,28 @@ class Batcher:
             for entry in merged_entries:
                 merged.update(entry.adds)
         try:
-            merged_values, results = await self._apply(
-                batch_id, dict(merged), [(e.pairs, e.key, e.records) for e in keyed]
-            )
+            done = await self._apply(Batch(batch_id, dict(merged), [e.request for e in alone]))
         except Exception as exc:  # every waiter must learn the batch's fate
             _settle_all(batch, exc)
             return
-        _settle_each(keyed, results)
+        _settle_each(alone, done.requests)
         if not merged_entries:
             return
-        if isinstance(merged_values, dict):
-            _settle_merged(merged_entries, merged_values)
+        if isinstance(done.merged, Applied):
+            _settle_merged(merged_entries, done.merged.values)
             return
         # Refused as a whole (a limit): apply request by request, so that only the requests
         # that cross the limit fail.
         self._seq += 1
+        one_by_one = Batch(
+            BatchId(self._incarnation, self._seq), {}, [e.request for e in merged_entries]
+        )
         try:
-            _, singles = await self._apply(
-                (self._incarnation, self._seq), {}, [(e.pairs, None, []) for e in merged_entries]
-            )
+            singles = await self._apply(one_by_one)
         except Exception as exc:
             _settle_all(merged_entries, exc)
             return
-        _settle_each(merged_entries, singles)
+        _settle_each(merged_entries, singles.requests)
 
 
 def _settle_all(entries: list[_Entry], exc: Exception) -> None:
@@ -189,7 +197,7 @@ def _settle_all(entries: list[_Entry], exc: Exception) -> None:
         _settle(entry.future, exc)
 
 
-def _settle_each(entries: list[_Entry], results: list[ItemResult]) -> None:
+def _settle_each(entries: list[_Entry], results: list[Outcome]) -> None:
     for entry, result in zip(entries, results, strict=True):
         _settle(entry.future, result)
 
@@ -206,13 +214,12 @@ def _settle_merged(entries: list[_Entry], final: Values) -> None:
         later.update(entry.adds)
 
 
-def _settle(future: asyncio.Future[Values], outcome: ItemResult | Exception) -> None:
+def _settle(future: asyncio.Future[Values], outcome: Outcome | Values | Exception) -> None:
     if future.done():  # the request was cancelled (client went away); the batch still counts
         return
     if isinstance(outcome, Exception):
         future.set_exception(outcome)
-    elif isinstance(outcome, tuple):
-        kind, detail = outcome
-        future.set_exception(_REFUSALS[kind](detail))
+    elif isinstance(outcome, Refused):
+        future.set_exception(_REFUSALS[outcome.reason](outcome.detail))
     else:
-        future.set_result(outcome)
+        future.set_result(outcome.values if isinstance(outcome, Applied) else outcome)

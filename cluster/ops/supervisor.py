@@ -24,8 +24,8 @@ import httpx
 import typer
 from pydantic import ValidationError
 
-from cluster import processes as P
-from cluster.config import Settings
+from cluster.common.config import Settings
+from cluster.ops import processes as P
 
 app = typer.Typer(add_completion=False, help=__doc__, rich_markup_mode=None)
 HEAD = "ray-head"
@@ -248,7 +248,7 @@ def start() -> None:
     settings = _load()
     _prepare(settings)
     log = settings.run_dir / "supervisor.log"
-    sup = P.spawn([sys.executable, "-m", "cluster.supervisor", "run"], {}, log)
+    sup = P.spawn([sys.executable, "-m", "cluster.ops.supervisor", "run"], {}, log)
     typer.echo(f"starting (supervisor pid {sup.pid}, logs in {settings.run_dir})")
     deadline = time.monotonic() + settings.start_timeout
     while True:

@@ -1,5 +1,5 @@
-"""A throwaway cluster for tests and benchmarks: `./run.sh start` on free ports with its own
-data dir, stopped by pid with `./run.sh stop`."""
+"""A throwaway cluster for tests and benchmarks: the supervisor's `start` (what `./run.sh start`
+runs) on free ports with its own data dir, stopped by pid with its `stop`."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import os
 import random
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
 BLOCK = 80  # Ray uses base .. base+69; nodes listen on base+75..
 
 
@@ -60,9 +60,10 @@ class LocalCluster:
             **self.extra_env,
         }
 
-    def run_sh(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def supervise(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """The supervisor's command line (`./run.sh <args>`) for this cluster."""
         return subprocess.run(
-            [str(ROOT / "run.sh"), *args],
+            [sys.executable, "-m", "cluster.ops.supervisor", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -70,12 +71,12 @@ class LocalCluster:
         )
 
     def start(self) -> None:
-        done = self.run_sh("start")
+        done = self.supervise("start")
         if done.returncode != 0:
-            raise RuntimeError(f"run.sh start failed:\n{done.stdout}\n{done.stderr}")
+            raise RuntimeError(f"start failed:\n{done.stdout}\n{done.stderr}")
 
     def stop(self) -> None:
-        self.run_sh("stop")
+        self.supervise("stop")
 
     def __enter__(self) -> LocalCluster:
         self.start()

@@ -1,15 +1,9 @@
 """Staging a batch's counter increments: new values, checked against the limits across the whole
-batch before anything is committed. Pure Python; the actor (cluster/store.py) uses it."""
+batch before anything is committed. Pure Python; the actor uses it."""
 
 from __future__ import annotations
 
-from collections import Counter
-
-MAX_VALUE = 2**63 - 1
-
-Pair = tuple[list[str], int]  # labels, increment
-Values = dict[str, int]  # each touched label's value right after the request
-Refusal = tuple[str, str]  # ("limit" | "key_reused" | "late", detail): nothing was applied
+from cluster.common.wire import MAX_VALUE, Applied, Outcome, Refused
 
 
 class Stage:
@@ -21,7 +15,7 @@ class Stage:
         self._new = 0
         self.changes: dict[str, int] = {}
 
-    def add(self, adds: dict[str, int]) -> Values | Refusal:
+    def add(self, adds: dict[str, int]) -> Outcome:
         """Add `adds` (label -> increment) entirely, or refuse and change nothing."""
         changes, counts = self.changes, self._counts
         values = {}
@@ -35,31 +29,14 @@ class Stage:
                     value = 0
             values[label] = value + n
         if len(counts) + self._new + new > self._max:
-            return (
+            return Refused(
                 "limit",
                 f"the cluster holds {len(counts) + self._new} counters and this request "
                 f"would add {new} more; the limit is {self._max}",
             )
         if values and max(values.values()) > MAX_VALUE:
             label = next(label for label, value in values.items() if value > MAX_VALUE)
-            return ("limit", f"counter {label!r} would exceed {MAX_VALUE}")
+            return Refused("limit", f"counter {label!r} would exceed {MAX_VALUE}")
         self._new += new
         changes.update(values)
-        return values
-
-
-def totals(pairs: list[Pair]) -> Counter[str]:
-    """Label -> total increment of one request. A label listed twice is incremented twice, as
-    in the original counter."""
-    # Counter(list) counts in C; a Python loop per label is what this avoids.
-    by_increment: dict[int, list[str]] = {}
-    for labels, increment in pairs:
-        by_increment.setdefault(increment, []).extend(labels)
-    sums: Counter[str] = Counter()
-    for increment, labels in by_increment.items():
-        counted = Counter(labels)
-        if increment != 1:
-            for label in counted:
-                counted[label] *= increment
-        sums.update(counted)  # a plain dict update while `sums` is empty
-    return sums
+        return Applied(values)

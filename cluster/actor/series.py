@@ -22,9 +22,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from cluster.errors import InvalidInput, NotFound
-
-RESOLUTIONS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
+from cluster.common.errors import InvalidInput, NotFound
+from cluster.common.wire import RESOLUTIONS
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from cluster.config import Settings
+from cluster.common.config import Settings
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ def token(run_dir: Path) -> str:
 
 
 def ray_env(settings: Settings) -> dict[str, str]:
-    """What every process of ours needs to reach our Ray head and no other (DESIGN.md §1)."""
+    """What every process of ours needs to reach our Ray head and no other: token auth, the
+    head's address, loopback kept as given, actors at normal priority, a quick stop."""
     return {
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN": token(settings.run_dir),
@@ -117,9 +118,9 @@ def node_command() -> list[str]:
 
 
 def agent_command(settings: Settings) -> list[str]:
-    """scripts/host_agent.py, posting this host's usage to every node in turn."""
-    script = Path(__file__).resolve().parents[1] / "scripts" / "host_agent.py"
-    argv = [sys.executable, str(script), "--interval", str(settings.agent.interval)]
+    """The host agent, posting this host's usage to every node in turn."""
+    argv = [sys.executable, "-m", "cluster.clients.host_agent"]
+    argv += ["--interval", str(settings.agent.interval)]
     for node in settings.nodes:
         argv += ["--url", node.url]
     if settings.agent.id:

@@ -49,7 +49,8 @@ class RaySettings(BaseModel):
         return f"{self.host}:{self.port}"
 
     def ports(self) -> dict[str, int]:
-        """Every port `ray start` would otherwise pick by itself, pinned (DESIGN.md §1)."""
+        """Every port `ray start` would otherwise pick by itself, pinned: two clusters on one
+        machine must not meet on a port Ray chose."""
         p = self.port
         return {
             "port": p,
@@ -92,7 +93,7 @@ class BufferSettings(BaseModel):
     max_future: float = Field(default=86400.0, ge=0)
 
     def record_limits(self) -> dict[str, Any]:
-        """The actor's `record_limits` (cluster/records.py RecordLimits), as plain data."""
+        """The actor's `record_limits` (cluster/actor/records.py RecordLimits), as plain data."""
         return {
             "retention": {
                 "raw_seconds": self.raw_seconds,
@@ -113,7 +114,7 @@ class BufferSettings(BaseModel):
 
 
 class AgentSettings(BaseModel):
-    """The host agent (scripts/host_agent.py) that the supervisor runs beside the nodes."""
+    """The host agent (cluster/clients/host_agent.py) the supervisor runs beside the nodes."""
 
     enabled: bool = True
     id: str | None = None  # default: this host's name
@@ -160,7 +161,7 @@ class Settings(BaseSettings):
     max_counters: int = Field(default=1_000_000, ge=1)
 
     # How batches reach the actor: "direct", a TCP connection from each node to the actor's
-    # process (cluster/datapath.py; Ray still places, restarts and names the actor, and carries
+    # process (cluster/actor/server.py; Ray still places, restarts and names the actor, and carries
     # a batch whenever the connection fails), or "ray", a Ray actor call per batch.
     data_path: Literal["direct", "ray"] = "direct"
     # Group commit: at most this many actor calls in flight per node, each at most this big.

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from cluster.errors import NotFound
-from cluster.timeutil import day_of, parse_day, rfc3339
+from cluster.common.errors import NotFound
+from cluster.common.timeutil import day_of, parse_day, rfc3339
 
 Event = tuple[float, str, str, int]  # (ts, username, metric, count), as held for the last hour
 

@@ -1,7 +1,7 @@
 """What the load scripts share: the node URLs and failover between them, RFC 3339 stamps,
 pacing, progress lines, throttled logging, and a run that SIGINT/SIGTERM end cleanly.
 
-The scripts import it as a sibling module (`import _client`), as bench.py imports loadgen.
+The host agent and the scripts under scripts/ import it as `cluster.clients.common`.
 """
 
 from __future__ import annotations
@@ -218,15 +218,11 @@ class Throttled:
         self._last, self._held = now, 0
 
 
-def _print(line: str) -> None:
-    print(line, flush=True)
-
-
 class Progress:
     """The counters of one run (requests sent, answered ok, failed, and any others by name)
     and the lines reporting them."""
 
-    def __init__(self, emit: Callable[[str], object] = _print, clock: Clock = time.monotonic):
+    def __init__(self, emit: Callable[[str], object] = typer.echo, clock: Clock = time.monotonic):
         self.sent = self.ok = self.errors = 0
         self.other: dict[str, int] = {}
         self.emit = emit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from cluster.errors import InvalidInput
+from cluster.common.errors import InvalidInput
 
 _LAST = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 

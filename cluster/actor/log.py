@@ -1,4 +1,4 @@
-"""The counters' durable store: SQLite in WAL mode, one transaction per applied batch.
+"""The actor's durable log: SQLite in WAL mode, one transaction per applied batch.
 
 Layout:
 - `log`: one row per applied batch with the new absolute value of every label it changed. A row
@@ -7,9 +7,11 @@ Layout:
   reads at most one row per label plus the log written since the last snapshot.
 - `applied`: the ids of recent batches, written in the batch's transaction, so a retried batch
   is recognised after a restart too. `idempotency`: the first answer to each Idempotency-Key.
-- `meta`: the epoch, bumped at every open.
+- `meta`: the epoch, bumped at every open, and `log_format` (cluster/common/wire.py
+  LOG_FORMAT; a log without it is format 1, which decodes the same way). A log of a newer
+  format than this code knows is refused, not misread.
 - `records`: one row per batch that carried records (samples, host rows, events, integers; see
-  cluster/records.py), replayed in order at recovery. `state`: the record buffers as of the
+  cluster/actor/records.py), replayed in order at recovery. `state`: the record buffers as of the
   last snapshot that found them changed, one JSON document per part; written in the same
   transaction that empties `records`.
 
@@ -25,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import orjson
 
+from cluster.common.wire import LOG_FORMAT, BatchId, Record, log_encode, log_records, log_values
+
 Durability = Literal["process", "fsync"]
-BatchId = tuple[str, int]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (label TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -44,8 +48,8 @@ CREATE TABLE IF NOT EXISTS state (part TEXT PRIMARY KEY, body BLOB NOT NULL) WIT
 """
 
 
-class StorageError(Exception):
-    """The store file cannot be used (corrupt, not a database, unwritable); names the file."""
+class LogError(Exception):
+    """The log file cannot be used (corrupt, not a database, unwritable); names the file."""
 
 
 @dataclass
@@ -57,11 +61,11 @@ class Recovered:
     replayed: set[str]  # labels changed in the log since the last snapshot
     log_rows: int
     state: dict[str, Any]  # record buffers as of the last snapshot, by part
-    records: list[list[Any]]  # records committed since then, in order
+    records: list[Record]  # records committed since then, in order
 
 
 @dataclass
-class Storage:
+class DurableLog:
     path: Path
     durability: Durability = "process"
     _db: sqlite3.Connection = field(init=False, repr=False)
@@ -76,7 +80,7 @@ class Storage:
             self._db.execute(f"PRAGMA synchronous={sync}")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise StorageError(f"{self.path}: cannot open the counter store: {exc}") from exc
+            raise LogError(f"{self.path}: cannot open the log: {exc}") from exc
 
     def load(self) -> Recovered:
         """Everything committed so far, and a new epoch (committed before returning)."""
@@ -85,12 +89,13 @@ class Storage:
             counts = dict(db.execute("SELECT label, value FROM counters"))
             log_rows = 0
             replayed: set[str] = set()
+            self._check_format()
             for (changes,) in db.execute("SELECT changes FROM log ORDER BY id"):
-                values = orjson.loads(changes)
+                values = log_values(changes)
                 counts.update(values)
                 replayed.update(values)
                 log_rows += 1
-            applied = {(inc, seq): at for inc, seq, at in db.execute("SELECT * FROM applied")}
+            applied = {BatchId(n, seq): at for n, seq, at in db.execute("SELECT * FROM applied")}
             idempotency = {
                 key: (orjson.loads(request), orjson.loads(answer), at)
                 for key, request, answer, at in db.execute("SELECT * FROM idempotency")
@@ -98,13 +103,13 @@ class Storage:
             state = {part: orjson.loads(body) for part, body in db.execute("SELECT * FROM state")}
             records = []
             for (body,) in db.execute("SELECT body FROM records ORDER BY id"):
-                records.extend(orjson.loads(body))
+                records.extend(log_records(body))
                 log_rows += 1
             row = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             epoch = (row[0] if row else 0) + 1
             db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
-        except (sqlite3.DatabaseError, orjson.JSONDecodeError) as exc:
-            raise StorageError(f"{self.path}: the counter store is corrupt: {exc}") from exc
+        except (sqlite3.DatabaseError, orjson.JSONDecodeError, msgspec.DecodeError) as exc:
+            raise LogError(f"{self.path}: the log is corrupt: {exc}") from exc
         return Recovered(counts, applied, idempotency, epoch, replayed, log_rows, state, records)
 
     def commit(
@@ -113,7 +118,7 @@ class Storage:
         changes: dict[str, int],
         answers: dict[str, tuple[Any, Any]],
         now: float,
-        records: list[list[Any]] | None = None,
+        records: list[Record] | None = None,
     ) -> None:
         """One batch, atomically: its new values, its records, its id, its Idempotency-Key
         answers."""
@@ -121,10 +126,10 @@ class Storage:
         try:
             db.execute("BEGIN")
             if changes:
-                db.execute("INSERT INTO log (changes) VALUES (?)", (orjson.dumps(changes),))
+                db.execute("INSERT INTO log (changes) VALUES (?)", (log_encode(changes),))
             if records:
-                db.execute("INSERT INTO records (body) VALUES (?)", (orjson.dumps(records),))
-            db.execute("INSERT INTO applied VALUES (?, ?, ?)", (*batch_id, now))
+                db.execute("INSERT INTO records (body) VALUES (?)", (log_encode(records),))
+            db.execute("INSERT INTO applied VALUES (?, ?, ?)", (batch_id.node, batch_id.seq, now))
             db.executemany(
                 "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?)",
                 [
@@ -137,7 +142,7 @@ class Storage:
             if db.in_transaction:  # whatever failed, the next batch must find no open BEGIN
                 db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"{self.path}: cannot write: {exc}") from exc
+                raise LogError(f"{self.path}: cannot write: {exc}") from exc
             raise
 
     def snapshot(
@@ -168,8 +173,19 @@ class Storage:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"{self.path}: cannot write a snapshot: {exc}") from exc
+                raise LogError(f"{self.path}: cannot write a snapshot: {exc}") from exc
             raise
+
+    def _check_format(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'log_format'").fetchone()
+        found = row[0] if row else 1
+        if found > LOG_FORMAT:
+            raise LogError(
+                f"{self.path}: written in log format {found}, newer than this code's "
+                f"{LOG_FORMAT}; run the version that wrote it"
+            )
+        if found < LOG_FORMAT:  # format 1 decodes as format 2: only the version is new
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('log_format', ?)", (LOG_FORMAT,))
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,117 @@
+"""Everything the actor holds besides counters: metric samples, host rows, events, integers.
+
+Writes arrive as records (cluster/common/wire.py: Sample, HostRow, Event, IntegerSample), the
+same structs that travel from the nodes and into the log. The API validated each field;
+`refuse` checks what only the state can tell (limits, lateness) before anything changes, so a
+request is applied whole or not at all.
+
+Pure Python: the actor calls it and persists records and `state()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.actor.events import EventLog
+from cluster.actor.hosts import HostLog
+from cluster.actor.integers import IntegerWindows
+from cluster.actor.series import Retention, SeriesBuffer
+from cluster.common.wire import Event, HostRow, IntegerSample, Record, Refused, Sample
+
+PARTS = ("series", "hosts", "events", "integers")  # each has state() and load()
+
+
+@dataclass
+class Pending:
+    """What the accepted requests of a batch add, before the batch is applied."""
+
+    names: set[str] = field(default_factory=set)  # new series
+    users: set[str] = field(default_factory=set)  # new event users
+    events: int = 0
+
+    def update(self, adds: Pending) -> None:
+        self.names |= adds.names
+        self.users |= adds.users
+        self.events += adds.events
+
+
+@dataclass(frozen=True)
+class RecordLimits:
+    """Bounds and windows of the record buffers (from the settings; defaults as there)."""
+
+    retention: Retention = field(default_factory=Retention)
+    max_series: int = 1000
+    max_host_rows: int = 100_000
+    max_users: int = 1_000_000
+    max_recent_events: int = 1_000_000
+    exact_user_days: int = 2
+    integer_window: float = 5.0
+    integer_grace: float = 1.0
+    integer_windows_kept: int = 1000
+
+
+class Records:
+    def __init__(self, limits: RecordLimits | None = None) -> None:
+        limits = limits or RecordLimits()
+        self.series = SeriesBuffer(limits.retention, limits.max_series)
+        self.hosts = HostLog(limits.max_host_rows)
+        self.events = EventLog(
+            max_users=limits.max_users,
+            max_recent=limits.max_recent_events,
+            daily_days=limits.exact_user_days,
+        )
+        self.integers = IntegerWindows(
+            limits.integer_window, limits.integer_grace, limits.integer_windows_kept
+        )
+
+    def check(self, records: list[Record], now: float, pending: Pending) -> Refused | Pending:
+        """Whether `records` can be applied together after what the batch's earlier requests
+        add (`pending`): a refusal, or what they would add in turn. Limits thus hold across a
+        batch at a cost in proportion to each request."""
+        adds = Pending()
+        names = {r.name for r in records if isinstance(r, Sample)}
+        if names:
+            adds.names = self.series.unknown(names) - pending.names
+            if reason := self.series.refuse(len(pending.names) + len(adds.names)):
+                return Refused("limit", reason)
+        events = [r for r in records if isinstance(r, Event)]
+        if events:
+            self.events.prune(now)  # the recent-events bound counts only the last hour
+            users = {e.username for e in events}
+            adds.users = self.events.unknown_users(users) - pending.users
+            adds.events = len(events)
+            new_users, count = len(pending.users) + len(adds.users), pending.events + adds.events
+            if reason := self.events.refuse(new_users, count):
+                return Refused("limit", reason)
+        for r in records:
+            if isinstance(r, IntegerSample) and (
+                reason := self.integers.refuse(r.generator, r.seq, r.ts, now)
+            ):
+                return Refused("late", reason)
+        return adds
+
+    def apply(self, records: list[Record]) -> None:
+        for r in records:
+            if isinstance(r, Sample):
+                self.series.add(r.name, r.ts, r.value)
+            elif isinstance(r, HostRow):
+                self.hosts.add(r.host, r.cpu, r.memory, r.disk, r.ts)
+            elif isinstance(r, Event):
+                self.events.add(r.username, r.metric, r.count, r.ts)
+            else:
+                self.integers.add(r.generator, r.seq, r.value, r.ts)
+
+    def prune(self, now: float) -> None:
+        self.series.prune()
+        self.events.prune(now)
+        self.integers.prune(now)
+
+    def state(self) -> dict[str, Any]:
+        return {part: getattr(self, part).state() for part in PARTS}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore parts saved by `state()`; a part not saved stays empty."""
+        for part in PARTS:
+            if part in state:
+                getattr(self, part).load(state[part])

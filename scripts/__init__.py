@@ -1,0 +1,1 @@
+"""Load generators, simulators and benchmarks, each runnable with --help."""
