@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
+from pydantic_core import PydanticCustomError
 
+from cluster.common.timeutil import parse_rfc3339
 from cluster.common.wire import MAX_VALUE
 
 MAX_LABELS_PER_REQUEST = 1000
@@ -47,6 +49,20 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LABEL_LENGT
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
+def _timestamp(value: Any) -> float:
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "Input should be a valid string")
+    # InvalidInput, not a ValueError: it leaves validation as it is, so the route answers with
+    # its detail naming the value, exactly as when the routes parsed it.
+    return parse_rfc3339(value)
+
+
+# An RFC 3339 date-time on the wire (cluster/common/timeutil.py: strict, with its offset, 1970 to
+# 9999), Unix seconds in the model. How far ahead it may be depends on the settings: the routes
+# check that (timeutil.not_after).
+Timestamp = Annotated[float, PlainValidator(_timestamp, json_schema_input_type=str)]
+
+
 class _Original(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
@@ -54,7 +70,7 @@ class _Original(BaseModel):
 class SampleIn(_Original):
     """`POST /v1/metrics` (metrics-server): one sample; `timestamp` is RFC 3339."""
 
-    timestamp: str
+    timestamp: Timestamp
     name: Name
     # Bounded so that no sum of samples in a rollup can overflow to infinity.
     value: float = Field(ge=-1e100, le=1e100, allow_inf_nan=False)
@@ -67,7 +83,7 @@ class HostIn(_Original):
     cpu_usage: Percent
     memory_usage: Percent
     disk_usage: Percent
-    timestamp: str
+    timestamp: Timestamp
 
 
 class EventIn(_Original):
@@ -89,4 +105,4 @@ class IntegerIn(_Original):
     integer: int | None = None
     generator: Name | None = None
     seq: int | None = Field(default=None, ge=0, le=MAX_VALUE)
-    timestamp: str | None = None
+    timestamp: Timestamp | None = None

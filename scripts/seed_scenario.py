@@ -4,7 +4,9 @@
 then GET /metrics on every node and the queries `a,b,c`, `w,z`, `e,f`. Expected values are the
 state read before the first step plus the increments, so it also passes on a cluster that already
 holds data. Prints each request and response with a pass/fail mark, as the original printed them.
-Exit codes: 0 all passed, 1 a mismatch, 3 the cluster did not answer.
+The nodes are those of the configuration (`Settings().nodes`: cluster.toml, METRICS_NODES, else
+the default of cluster/common/config.py) unless --host or --ports say otherwise.
+Exit codes: 0 all passed, 1 a mismatch or bad input, 3 the cluster did not answer.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Annotated, Any
 import httpx
 import orjson
 import typer
+from pydantic import ValidationError
+
+from cluster.common.config import NodeSpec, Settings
 
 app = typer.Typer(add_completion=False)
 
@@ -76,18 +81,49 @@ class Scenario:
         return 0
 
 
+def _nodes(host: str | None, ports: str | None) -> list[NodeSpec]:
+    """The configured nodes, or node-<port> for each of --ports; --host replaces their host."""
+    if ports is None:
+        try:
+            nodes = Settings().nodes
+        except ValueError as exc:  # pydantic's ValidationError included
+            typer.echo(f"cannot read the configuration ({exc}); fix it or pass --ports", err=True)
+            raise typer.Exit(1) from None
+    else:
+        try:
+            numbers = [int(p) for p in ports.split(",") if p.strip()]
+            nodes = [NodeSpec(name=f"node-{p}", port=p) for p in numbers]
+        except (ValueError, ValidationError):
+            typer.echo(f"--ports must be comma-separated port numbers, got {ports!r}", err=True)
+            raise typer.Exit(1) from None
+        if not nodes:
+            typer.echo("--ports names no port", err=True)
+            raise typer.Exit(1)
+    if host is not None:
+        nodes = [node.model_copy(update={"host": host}) for node in nodes]
+    return nodes
+
+
 @app.command()
 def main(
-    host: Annotated[str, typer.Option(help="where the nodes listen")] = "127.0.0.1",
-    ports: Annotated[str, typer.Option(help="comma-separated node ports")] = "4000,4001,4002",
+    host: Annotated[
+        str | None, typer.Option(help="where the nodes listen", show_default="as configured")
+    ] = None,
+    ports: Annotated[
+        str | None,
+        typer.Option(help="comma-separated node ports", show_default="as configured"),
+    ] = None,
     probe: Annotated[bool, typer.Option(help="only check that every node answers")] = False,
+    print_nodes: Annotated[
+        bool, typer.Option(help="print the nodes as METRICS_NODES JSON, and exit")
+    ] = False,
 ) -> None:
     """Run the original three-node scenario against a running cluster and check every answer."""
-    try:
-        urls = [f"http://{host}:{int(p)}" for p in ports.split(",") if p.strip()]
-    except ValueError:
-        typer.echo(f"--ports must be comma-separated numbers, got {ports!r}", err=True)
-        raise typer.Exit(1) from None
+    nodes = _nodes(host, ports)
+    if print_nodes:
+        typer.echo(orjson.dumps([n.model_dump() for n in nodes]).decode())
+        raise typer.Exit(0)
+    urls = [n.url for n in nodes]
     with httpx.Client(timeout=15.0) as client:
         if probe:
             try:

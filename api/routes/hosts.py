@@ -17,7 +17,7 @@ from api.responses import JSONResponse
 from api.schemas import HostIn
 from cluster.common import wire
 from cluster.common.errors import InvalidInput
-from cluster.common.timeutil import parse_rfc3339
+from cluster.common.timeutil import not_after
 
 router = APIRouter(tags=["hosts (metricSys)"])
 
@@ -48,11 +48,13 @@ async def post_host_metrics(request: Request, settings: SettingsDep, node: NodeD
     """One row `{"id", "cpu_usage", "memory_usage", "disk_usage", "timestamp"}` (percentages,
     RFC 3339) or a list of them."""
     raw = await read_body(request, settings.max_body_bytes)
-    rows = one_or_many(raw, HostIn, settings.max_batch_items)
+    rows = one_or_many(raw, HostIn, settings.max_batch_items)  # timestamps parsed there
     latest = time.time() + settings.buffers.max_future
     records: list[wire.Record] = [
-        wire.HostRow(r.id, r.cpu_usage, r.memory_usage, r.disk_usage, ts)
-        for r, ts in ((r, parse_rfc3339(r.timestamp, latest=latest)) for r in rows)
+        wire.HostRow(
+            r.id, r.cpu_usage, r.memory_usage, r.disk_usage, not_after(r.timestamp, latest)
+        )
+        for r in rows
     ]
     await node.submit(wire.Request([], idempotency_key(request), records))
     return JSONResponse({"status": "success"}, status_code=201)

@@ -20,7 +20,7 @@ from api.errors import describe_validation
 from api.schemas import MAX_INTEGER, IntegerIn
 from cluster.common import wire
 from cluster.common.errors import InvalidInput
-from cluster.common.timeutil import parse_rfc3339
+from cluster.common.timeutil import not_after
 
 router = APIRouter(tags=["integers (loopstock)"])
 
@@ -43,7 +43,7 @@ async def post_integer(request: Request, settings: SettingsDep, node: NodeDep) -
     pair is accepted and not counted again) and `timestamp` (event time, RFC 3339). 201, empty."""
     raw = await read_body(request, settings.max_body_bytes, any_media=True)
     try:
-        body = IntegerIn.model_validate_json(raw)
+        body = IntegerIn.model_validate_json(raw)  # a bad timestamp: InvalidInput, invalid_body
     except ValidationError as exc:
         detail = f"Cannot read body: {describe_validation(exc)}"
         raise InvalidInput(detail, code="invalid_body") from None
@@ -62,7 +62,7 @@ async def post_integer(request: Request, settings: SettingsDep, node: NodeDep) -
     now = time.time()
     ts = now
     if body.timestamp is not None:
-        ts = parse_rfc3339(body.timestamp, latest=now + settings.buffers.max_future)
+        ts = not_after(body.timestamp, now + settings.buffers.max_future)
     record = wire.IntegerSample(body.generator, body.seq, n, ts)
     await node.submit(wire.Request([], idempotency_key(request), [record]))
     return Response(status_code=201, media_type="application/json")

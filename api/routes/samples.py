@@ -19,7 +19,7 @@ from api.responses import JSONResponse
 from api.schemas import SampleIn
 from cluster.common import wire
 from cluster.common.errors import InvalidInput
-from cluster.common.timeutil import parse_day, parse_rfc3339, rfc3339
+from cluster.common.timeutil import not_after, parse_day, parse_rfc3339, rfc3339
 from cluster.common.wire import RESOLUTIONS
 
 router = APIRouter(tags=["samples (metrics-server)"])
@@ -40,11 +40,11 @@ async def post_samples(request: Request, settings: SettingsDep, node: NodeDep) -
     if media != "application/json":  # a 400 here, as in the original, not our usual 415
         raise InvalidInput(f"Content-Type is {media!r}; send application/json")
     raw = await read_body(request, settings.max_body_bytes)
-    samples = one_or_many(raw, SampleIn, settings.max_batch_items)
+    samples = one_or_many(raw, SampleIn, settings.max_batch_items)  # timestamps parsed there
     # A far-future sample would push its series' whole history out of retention.
     latest = time.time() + settings.buffers.max_future
     records: list[wire.Record] = [
-        wire.Sample(s.name, parse_rfc3339(s.timestamp, latest=latest), s.value) for s in samples
+        wire.Sample(s.name, not_after(s.timestamp, latest), s.value) for s in samples
     ]
     await node.submit(wire.Request([], idempotency_key(request), records))
     return JSONResponse({"status": "success"}, status_code=201)

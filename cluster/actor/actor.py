@@ -288,10 +288,11 @@ class MetricsActor:
 
 
 def _record_limits(given: dict[str, Any]) -> RecordLimits:
-    retention = given.pop("retention", None)
+    limits = dict(given)  # the caller's dict stays as it was
+    retention = limits.pop("retention", None)
     if retention is not None:
-        given["retention"] = Retention(**retention)
-    return RecordLimits(**given)
+        limits["retention"] = Retention(**retention)
+    return RecordLimits(**limits)
 
 
 def _key_reused(key: str) -> Refused:

@@ -19,7 +19,8 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
-DEFAULT_URLS = ("http://127.0.0.1:4000", "http://127.0.0.1:4001", "http://127.0.0.1:4002")
+from cluster.common.config import Settings
+
 # The request never reached that node, so sending it to another one cannot apply it twice.
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
@@ -27,7 +28,9 @@ Clock = Callable[[], float]
 Urls = Annotated[
     list[str] | None,
     typer.Option(
-        "--url", help="a node's base URL; repeat for several", show_default="the 3 local nodes"
+        "--url",
+        help="a node's base URL; repeat for several",
+        show_default="every node of the configuration (cluster.toml, METRICS_NODES)",
     ),
 ]
 Seed = Annotated[int | None, typer.Option(help="seed the random values, for a repeatable run")]
@@ -39,10 +42,25 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def default_urls() -> list[str]:
+    """Every node's URL as the configuration names them (`Settings().nodes`: cluster.toml, then
+    METRICS_NODES, else the default of cluster/common/config.py). Read when needed, not at
+    import; a configuration that cannot be read ends the script (exit 1) saying so."""
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError included
+        fail(
+            f"no --url given, and the configuration that names the nodes cannot be read: {exc}\n"
+            "fix cluster.toml or the METRICS_* variables, or pass --url"
+        )
+    return [node.url for node in settings.nodes]
+
+
 def node_urls(urls: Sequence[str] | None) -> list[str]:
-    """The --url values without a trailing slash; a malformed one ends the script (exit 1)."""
+    """The --url values without a trailing slash (none given: `default_urls()`); a malformed one
+    ends the script (exit 1)."""
     checked = []
-    for url in urls or DEFAULT_URLS:
+    for url in urls or default_urls():
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL:

@@ -14,6 +14,7 @@ Exit codes: 0 stopped, 1 bad input, 3 this host could not be sampled at the star
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
@@ -23,6 +24,7 @@ from typing import Annotated, Any
 
 import httpx
 import psutil
+import tenacity
 import typer
 
 from cluster.clients import common as _client
@@ -148,20 +150,23 @@ class Shipper:
         self, stop: asyncio.Event, wake: asyncio.Event, backoff: tuple[float, float] = (0.5, 30.0)
     ) -> None:
         """Flush whenever `wake` is set; after a failure wait, doubling from backoff[0] up to
-        backoff[1], then try again."""
-        delay = backoff[0]
+        backoff[1], then try again (tenacity), for as long as it takes: each wake starts from
+        backoff[0] again. A wait ends early when `stop` is set, and no attempt follows."""
+        first, most = backoff
+        retrying = tenacity.AsyncRetrying(
+            wait=tenacity.wait_exponential(multiplier=first, min=first, max=most),
+            retry=tenacity.retry_if_result(lambda sent: sent is False),  # None: stopped
+            sleep=functools.partial(_client.pause, stop),
+        )
+
+        async def attempt() -> bool | None:
+            return None if stop.is_set() else await self.flush()
+
         while True:
             await wake.wait()
             wake.clear()
-            if stop.is_set():
+            if await retrying(attempt) is None:
                 return
-            if await self.flush():
-                delay = backoff[0]
-                continue
-            if await _client.pause(stop, delay):
-                return
-            delay = min(delay * 2, backoff[1])
-            wake.set()
 
 
 async def sample_loop(

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +27,8 @@ NAMESPACE = "metrics_cluster"
 class NodeSpec(BaseModel):
     """One HTTP node of the cluster, as every peer knows it."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not ignored
+
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
@@ -37,6 +39,8 @@ class NodeSpec(BaseModel):
 
 
 class RaySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     host: str = "127.0.0.1"
     port: int = Field(default=26400, ge=1024, le=65000)
     worker_ports: int = Field(default=60, ge=10, le=500)
@@ -67,6 +71,8 @@ class RaySettings(BaseModel):
 
 class BufferSettings(BaseModel):
     """The record buffers beside the counters (metric samples, host rows, events, integers)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not ignored
 
     # Raw samples per series: at most raw_count, none older than raw_seconds before the newest.
     raw_seconds: float = Field(default=3600.0, gt=0)
@@ -116,13 +122,20 @@ class BufferSettings(BaseModel):
 class AgentSettings(BaseModel):
     """The host agent (cluster/clients/host_agent.py) the supervisor runs beside the nodes."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not ignored
+
     enabled: bool = True
     id: str | None = None  # default: this host's name
     interval: float = Field(default=1.0, gt=0)
 
 
+# The one definition of the default cluster: cluster.toml only shows it in a comment, and the
+# clients (cluster/clients/common.py, scripts/seed_scenario.py) read `Settings().nodes`.
+DEFAULT_NODE_PORTS = (4000, 4001, 4002)
+
+
 def _default_nodes() -> list[NodeSpec]:
-    return [NodeSpec(name=f"node-{p}", port=p) for p in (4000, 4001, 4002)]
+    return [NodeSpec(name=f"node-{p}", port=p) for p in DEFAULT_NODE_PORTS]
 
 
 class Settings(BaseSettings):

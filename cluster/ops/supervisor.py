@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
+import tenacity
 import typer
 from pydantic import ValidationError
 
@@ -46,7 +47,8 @@ class Child:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
-    backoff: float = 0.0
+    # Its exits in a row (each after less than _STABLE_AFTER s), as the backoff counts them.
+    crashes: tenacity.RetryCallState | None = None
     restart_at: float | None = None
     restarts: int = 0
 
@@ -65,6 +67,16 @@ class Supervisor:
         run_dir = settings.run_dir
         self.state = P.StateFile(run_dir)
         self.stopping = threading.Event()
+        # The restart backoff: restart_backoff after a first exit, doubling with each exit in a
+        # row up to restart_backoff_max. Not a retry loop (one loop watches every process): the
+        # policy only, each child's exits in a row being the attempts of its own retry state.
+        self.restarting = tenacity.Retrying(
+            wait=tenacity.wait_exponential(
+                multiplier=settings.restart_backoff,
+                min=settings.restart_backoff,
+                max=settings.restart_backoff_max,
+            )
+        )
         env = P.ray_env(settings)
         self.head = Child(HEAD, P.head_command(settings), env, run_dir / "ray-head.log")
         data_dir = str(settings.data_dir.resolve())
@@ -139,15 +151,15 @@ class Supervisor:
                     say(f"{node.name} restarted (restart #{node.restarts}, pid {node.proc.pid})")
             elif node.proc.poll() is not None:
                 ran = now - node.started
-                node.backoff = (
-                    self.settings.restart_backoff
-                    if ran > _STABLE_AFTER or node.backoff == 0
-                    else min(node.backoff * 2, self.settings.restart_backoff_max)
-                )
-                node.restart_at = now + node.backoff
+                if node.crashes is None or ran > _STABLE_AFTER:  # a first exit in a row
+                    node.crashes = tenacity.RetryCallState(self.restarting, None, (), {})
+                else:
+                    node.crashes.prepare_for_next_attempt()
+                delay = self.restarting.wait(node.crashes)
+                node.restart_at = now + delay
                 say(
                     f"{node.name} exited with code {node.proc.returncode} after {ran:.1f} s; "
-                    f"restarting in {node.backoff:g} s (log: {node.log})"
+                    f"restarting in {delay:g} s (log: {node.log})"
                 )
 
     def _stop_child(self, child: Child) -> None:

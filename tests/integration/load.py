@@ -3,13 +3,17 @@ is acknowledged, so the acknowledged sums are exactly what the counters must sho
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+import tenacity
 
 from cluster.ops.local import LocalCluster
 
@@ -44,39 +48,54 @@ class Load:
 
     def _client(self, c: int) -> None:
         rng = random.Random(c)
-        pause = threading.Event()  # never set: its wait() is the retry backoff
         with httpx.Client(timeout=30) as client:
             for i in range(self.requests):
                 labels = [f"{self.prefix}_all", f"{self.prefix}_c{c}"]
                 increment = rng.randint(1, 9)
                 key = uuid.uuid4().hex
-                for attempt in range(10_000):
-                    url = self.cluster.urls[(c + i + attempt) % len(self.cluster.urls)]
-                    try:
-                        r = client.post(
-                            f"{url}/metrics",
-                            json={"labels": labels, "increment": increment},
-                            headers={"Idempotency-Key": key},
-                        )
-                    except httpx.TransportError:
-                        r = None
-                    if r is not None and r.status_code == 200:
-                        break
-                    if r is not None and r.status_code not in (503, 500, 502):
-                        with self._lock:
-                            self.errors.append(f"{r.status_code} {r.text}")
-                        return
-                    if r is not None and r.status_code == 500:
-                        with self._lock:
-                            self.errors.append(f"500 {r.text}")
+                urls = self.cluster.urls
+                # Each attempt on the next node, every one with the same Idempotency-Key.
+                start = (c + i) % len(urls)
+                ring = itertools.cycle(urls[start:] + urls[:start])
+                body = {"labels": labels, "increment": increment}
+                try:
+                    r = self._retrying()(self._post, client, ring, body, key)
+                except tenacity.RetryError as exc:
                     with self._lock:
-                        self.retries += 1
-                    pause.wait(min(0.05 * 2**attempt, 0.5))
-                else:
+                        self.errors.append(f"gave up after {self.retry_for:g} s: {exc}")
+                    return
+                if r.status_code != 200:
                     with self._lock:
-                        self.errors.append("gave up")
+                        self.errors.append(f"{r.status_code} {r.text}")
                     return
                 with self._lock:
                     for label in labels:
                         self.acked[label] += increment
                     self.done_requests += 1
+
+    @staticmethod
+    def _post(
+        client: httpx.Client, ring: Iterator[str], body: dict[str, Any], key: str
+    ) -> httpx.Response:
+        return client.post(f"{next(ring)}/metrics", json=body, headers={"Idempotency-Key": key})
+
+    def _retrying(self) -> tenacity.Retrying:
+        """5xx answers and transport errors are retried, 50 ms doubling to 0.5 s, for
+        `retry_for` s; a 500 is retried (the request may still be counted) but is an error."""
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_delay(self.retry_for),
+            wait=tenacity.wait_exponential(multiplier=0.05, min=0.05, max=0.5),
+            retry=(
+                tenacity.retry_if_exception_type(httpx.TransportError)
+                | tenacity.retry_if_result(lambda r: r.status_code >= 500)
+            ),
+            before_sleep=self._retried,
+        )
+
+    def _retried(self, state: tenacity.RetryCallState) -> None:
+        assert state.outcome is not None
+        r = None if state.outcome.failed else state.outcome.result()
+        with self._lock:
+            self.retries += 1
+            if r is not None and r.status_code == 500:
+                self.errors.append(f"500 {r.text}")

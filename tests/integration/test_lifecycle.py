@@ -15,6 +15,7 @@ import pytest
 
 from cluster.ops.local import LocalCluster, sessions_alive
 from tests.conftest import ROOT, wait_for
+from tests.integration.conftest import FAST_DISCOVERY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -97,8 +98,13 @@ def test_killed_node_is_reported_down_while_others_serve(cluster: LocalCluster):
         peers = cluster.get(observer, "/cluster").json()["peers"]
         return next(p["status"] for p in peers if p["name"] == victim)
 
-    # discovery_interval is 0.5 s here: two intervals plus the probe timeout
-    wait_for(lambda: peer_status(0) == "down" and peer_status(1) == "down", 2.0, 0.05, "down")
+    # The documented bound: a peer is down from its first failed probe, i.e. within one
+    # interval plus the probe's timeout (0.5 + 0.4 s here); one more interval for the poll.
+    interval, timeout = (
+        float(FAST_DISCOVERY[f"METRICS_DISCOVERY_{k}"]) for k in ("INTERVAL", "TIMEOUT")
+    )
+    bound = 2 * interval + timeout
+    wait_for(lambda: peer_status(0) == "down" and peer_status(1) == "down", bound, 0.05, "down")
     before = cluster.counters().get("while_down", 0)
     for i in range(20):
         assert cluster.post(i % 2, ["while_down"], 1).status_code == 200

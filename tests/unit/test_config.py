@@ -1,6 +1,8 @@
 import pytest
+import typer
 from pydantic import ValidationError
 
+from cluster.clients.common import node_urls
 from cluster.common.config import Settings
 
 
@@ -56,3 +58,35 @@ def test_misspelt_env_setting_is_refused(monkeypatch):
     monkeypatch.setenv("METRICS_DISCOVERY_INTERVALL", "1")
     with pytest.raises(ValueError, match="METRICS_DISCOVERY_INTERVALL"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    "name", ["METRICS_RAY__PROT", "METRICS_BUFFERS__RAW_SECOND", "METRICS_AGENT__INTERVALL"]
+)
+def test_misspelt_nested_env_setting_is_refused(monkeypatch, name):
+    monkeypatch.setenv(name, "27000")
+    key = name[len("METRICS_") :].lower().replace("__", ".")
+    with pytest.raises(ValidationError, match=key.replace(".", r"\.")):
+        Settings()
+
+
+def test_misspelt_nested_toml_setting_is_refused(tmp_path):
+    (tmp_path / "cluster.toml").write_text("[ray]\nprot = 27000\n")
+    with pytest.raises(ValidationError, match=r"ray\.prot"):
+        Settings()
+
+
+def test_misspelt_node_key_in_toml_is_refused(tmp_path):
+    (tmp_path / "cluster.toml").write_text('[[nodes]]\nname = "a"\nprot = 5000\n')
+    with pytest.raises(ValidationError, match="prot"):
+        Settings()
+
+
+def test_clients_default_to_the_configured_nodes(monkeypatch):
+    assert node_urls(None) == [n.url for n in Settings().nodes]
+    monkeypatch.setenv("METRICS_NODES", '[{"name": "x", "port": 5000}]')
+    assert node_urls(None) == ["http://127.0.0.1:5000"]  # read when needed, not at import
+    monkeypatch.setenv("METRICS_NODES", "[]")
+    with pytest.raises(typer.Exit):
+        node_urls(None)
+    assert node_urls(["http://h:1/"]) == ["http://h:1"]  # --url needs no configuration
