@@ -138,7 +138,9 @@ class MetricsActor:
         pending = Pending()
         for request in batch.requests:
             key = request.key
-            identity = request.identity()
+            # Only a keyed request is compared with its key's first one: the others (every
+            # record of a busy node's samples) skip building what they ask.
+            identity = None if key is None else request.identity()
             earlier = None if key is None else (answers.get(key) or self._keys.get(key))
             if earlier is not None:
                 same = earlier[0] == identity
