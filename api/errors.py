@@ -25,6 +25,7 @@ from cluster.common.errors import (
     KeyReused,
     LimitReached,
     NotFound,
+    Overloaded,
     StoreUnavailable,
 )
 
@@ -36,6 +37,7 @@ _STATUS: dict[type[ClusterError], tuple[int, str]] = {
     NotFound: (404, "not found"),
     LimitReached: (409, "Limit Reached"),
     KeyReused: (422, "Idempotency Key Reused"),
+    Overloaded: (429, "Too Many Requests"),
     StoreUnavailable: (503, "Store Unavailable"),
     ClusterError: (400, "Bad Request"),
 }
@@ -50,7 +52,13 @@ _GENERIC_SERVER = (
     "Well, This is unexpected. An Error has occurred, and we are working to fix the problem!"
 )
 # loopstock's codes by status, where the error did not bring its own.
-_LOOPSTOCK = {400: "invalid_body", 404: "not_found", 409: "limit_reached", 503: "unavailable"}
+_LOOPSTOCK = {
+    400: "invalid_body",
+    404: "not_found",
+    409: "limit_reached",
+    429: "overloaded",
+    503: "unavailable",
+}
 
 
 def error_response(
@@ -94,7 +102,7 @@ async def _cluster_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClusterError)
     status, error = next(_STATUS[c] for c in type(exc).__mro__ if c in _STATUS)
     headers = None
-    if isinstance(exc, StoreUnavailable):
+    if isinstance(exc, StoreUnavailable | Overloaded):
         headers = {"Retry-After": str(exc.retry_after)}
     return error_response(
         status,

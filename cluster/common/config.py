@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     # Under load, after a call returns, wait this long (seconds) for the clients just answered.
     batch_linger: float = Field(default=0.002, ge=0)
     max_batch_labels: int = Field(default=20_000, ge=1)
+    # Labels (and records) a node holds waiting for the actor; past it a request gets 429.
+    # A request not sent within store_deadline fails with 503, nothing of it applied.
+    max_pending_labels: int = Field(default=1_000_000, ge=1)
 
     # One actor call attempt gives up after call_timeout (plus 1 s per 100k labels it carries)
     # and is retried with the same batch id; a request gives up after store_deadline (503).

@@ -35,6 +35,15 @@ class LimitReached(ClusterError):
     """Applying the request would cross a configured bound (distinct counters, value range)."""
 
 
+class Overloaded(ClusterError):
+    """Too much is waiting (the node's queue, the actor's Idempotency-Keys): nothing of the
+    request was applied, and the same request may succeed shortly."""
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class KeyReused(ClusterError):
     """An Idempotency-Key came back with a different request than the one it first named."""
 

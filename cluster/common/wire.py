@@ -144,7 +144,8 @@ class Batch(msgspec.Struct, array_like=True, frozen=True):
         return len(self.merged) + sum(r.size() for r in self.requests)
 
 
-RefusalReason = Literal["limit", "key_reused", "late"]
+# busy: nothing wrong with the request, but the actor cannot take it now (retry later).
+RefusalReason = Literal["limit", "key_reused", "late", "busy"]
 
 
 class Applied(msgspec.Struct, tag="applied", array_like=True, frozen=True):

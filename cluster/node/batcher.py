@@ -9,6 +9,14 @@ Requests without an Idempotency-Key are merged per label (a busy node sends one 
 label, not one per request) and each still gets the values right after its own increment.
 Requests with records (samples, events, ...) go one by one, like keyed ones.
 
+Bounds, so that no request harms the others:
+- a request whose own per-label total passes `MAX_VALUE` is refused before it joins a batch, and
+  a merged total never passes it (a request that would push one past goes alone), so every
+  batch encodes; a batch that still cannot be encoded is split, each request sent alone;
+- at most `max_pending_labels` labels (and records) wait for a call: past that a request is
+  refused at once (`Overloaded`, 429) instead of queueing without end; a request that waited
+  `max_wait` seconds without being sent fails (`StoreUnavailable`), nothing of it applied.
+
 Every batch carries an id (node incarnation, sequence) that stays the same across retries, so the
 actor applies it at most once. A request's future resolves only after the actor has durably
 applied its batch; it fails with the store's error if the batch could not be applied before the
@@ -24,8 +32,18 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from cluster.common.errors import ClusterError, KeyReused, LimitReached, TooLate
+import msgspec
+
+from cluster.common.errors import (
+    ClusterError,
+    KeyReused,
+    LimitReached,
+    Overloaded,
+    StoreUnavailable,
+    TooLate,
+)
 from cluster.common.wire import (
+    MAX_VALUE,
     Applied,
     Batch,
     BatchDone,
@@ -40,6 +58,7 @@ _REFUSALS: dict[str, type[ClusterError]] = {
     "limit": LimitReached,
     "key_reused": KeyReused,
     "late": TooLate,
+    "busy": Overloaded,
 }
 
 Values = dict[str, int]
@@ -73,8 +92,12 @@ class Batcher:
         max_batch_labels: int = 20_000,
         max_batch_age: float = 0.02,
         linger: float = 0.0,
+        max_pending_labels: int = 1_000_000,
+        max_wait: float = 10.0,
     ) -> None:
         self._apply = apply
+        self._max_pending = max_pending_labels
+        self._max_wait = max_wait
         self._max_in_flight = max_in_flight
         self._max_batch_labels = max_batch_labels
         self._max_batch_age = max_batch_age
@@ -95,8 +118,20 @@ class Batcher:
         value right after them. With an Idempotency-Key, a repeat gets the first answer,
         changing nothing."""
         entry = _Entry(request, asyncio.get_running_loop().create_future())
+        if entry.adds and (top := max(entry.adds.values())) > MAX_VALUE:
+            label = next(label for label, n in entry.adds.items() if n == top)
+            raise LimitReached(
+                f"this request adds {top} to counter {label!r} (a label listed several times "
+                f"counts each time); no counter can exceed {MAX_VALUE}"
+            )
+        size = len(entry.adds) + len(request.records)
+        if self._pending and self._pending_labels + size > self._max_pending:
+            raise Overloaded(
+                f"this node holds {self._pending_labels} labels waiting for the store, and this "
+                f"request adds {size}; the limit is {self._max_pending}; retry shortly"
+            )
         self._pending.append(entry)
-        self._pending_labels += len(entry.adds) + len(request.records)
+        self._pending_labels += size
         self._dispatch()
         return await entry.future
 
@@ -107,6 +142,9 @@ class Batcher:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     def _dispatch(self, force: bool = False) -> None:
+        self._expire()
+        if self._pending:  # even while every call hangs, the oldest expires on time
+            self._wake_in(self._pending[0].since + self._max_wait - time.monotonic())
         while self._pending and len(self._in_flight) < self._max_in_flight:
             now = time.monotonic()
             if self._in_flight:
@@ -120,11 +158,13 @@ class Batcher:
             if wait > 0 and not force and self._pending_labels < self._max_batch_labels:
                 self._wake_in(wait)
                 return
-            self._seq += 1
-            batch_id = BatchId(self._incarnation, self._seq)
-            task = asyncio.create_task(self._send(batch_id, self._take()))
+            task = asyncio.create_task(self._send(self._next_id(), self._take()))
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
+
+    def _next_id(self) -> BatchId:
+        self._seq += 1
+        return BatchId(self._incarnation, self._seq)
 
     def _wake_in(self, wait: float) -> None:
         """Dispatch again in `wait` seconds, sooner than an earlier timer if need be (a call
@@ -153,6 +193,21 @@ class Batcher:
         self._busy = count > 1
         return batch
 
+    def _expire(self) -> None:
+        """Fail the requests that waited `max_wait` without being sent (the store is stuck:
+        their clients are better told now than after the queue drains)."""
+        too_old = time.monotonic() - self._max_wait
+        while self._pending and self._pending[0].since < too_old:
+            entry = self._pending.pop(0)
+            self._pending_labels -= len(entry.adds) + len(entry.request.records)
+            _settle(
+                entry.future,
+                StoreUnavailable(
+                    f"the request waited {self._max_wait:g} s for the store without being "
+                    "sent; nothing of it was applied"
+                ),
+            )
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         self._last_finished = time.monotonic()
@@ -161,14 +216,15 @@ class Batcher:
     async def _send(self, batch_id: BatchId, batch: list[_Entry]) -> None:
         alone = [e for e in batch if not e.merges]
         merged_entries = [e for e in batch if e.merges]
-        if len(merged_entries) == 1:  # a lone (often bulk) request: nothing to merge
-            merged = merged_entries[0].adds
-        else:
-            merged = Counter()
-            for entry in merged_entries:
-                merged.update(entry.adds)
+        merged = _merge(merged_entries, alone)
         try:
             done = await self._apply(Batch(batch_id, dict(merged), [e.request for e in alone]))
+        except (OverflowError, msgspec.EncodeError) as exc:
+            if len(batch) == 1:
+                _settle_all(batch, exc)
+            else:  # not sent (encoding comes first): each request alone, only its own fails
+                await asyncio.gather(*(self._send(self._next_id(), [e]) for e in batch))
+            return
         except Exception as exc:  # every waiter must learn the batch's fate
             _settle_all(batch, exc)
             return
@@ -180,16 +236,33 @@ class Batcher:
             return
         # Refused as a whole (a limit): apply request by request, so that only the requests
         # that cross the limit fail.
-        self._seq += 1
-        one_by_one = Batch(
-            BatchId(self._incarnation, self._seq), {}, [e.request for e in merged_entries]
-        )
+        one_by_one = Batch(self._next_id(), {}, [e.request for e in merged_entries])
         try:
             singles = await self._apply(one_by_one)
         except Exception as exc:
             _settle_all(merged_entries, exc)
             return
         _settle_each(merged_entries, singles.requests)
+
+
+def _merge(entries: list[_Entry], alone: list[_Entry]) -> Counter[str]:
+    """The per-label totals of `entries`. Should one push a total past MAX_VALUE (it would be
+    refused, and past 2**64-1 it cannot even be encoded), that request moves to `alone`."""
+    if len(entries) == 1:  # a lone (often bulk) request: nothing to merge
+        return entries[0].adds
+    merged: Counter[str] = Counter()
+    for entry in entries:
+        merged.update(entry.adds)
+    if not merged or max(merged.values()) <= MAX_VALUE:
+        return merged
+    merged.clear()
+    for entry in list(entries):
+        if any(merged[label] + n > MAX_VALUE for label, n in entry.adds.items()):
+            entries.remove(entry)
+            alone.append(entry)
+        else:
+            merged.update(entry.adds)
+    return merged
 
 
 def _settle_all(entries: list[_Entry], exc: Exception) -> None:

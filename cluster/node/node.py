@@ -49,6 +49,8 @@ class Node:
             max_batch_age=settings.max_batch_age,
             linger=settings.batch_linger,
             max_batch_labels=settings.max_batch_labels,
+            max_pending_labels=settings.max_pending_labels,
+            max_wait=settings.store_deadline,
         )
         peers = [n for n in settings.nodes if n.name != settings.node_name]
         self.discovery = Discovery(peers, settings.discovery_interval, settings.discovery_timeout)

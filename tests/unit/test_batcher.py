@@ -212,3 +212,96 @@ def test_a_returned_call_shortens_the_age_cap_wait_to_the_linger(tmp_path):
         assert (await asyncio.wait_for(second, 2))["a"] == 5
 
     run(scenario())
+
+
+def test_a_request_whose_own_total_passes_the_limit_is_refused_before_any_batch(tmp_path):
+    async def scenario():
+        fake = GatedStore(tmp_path)
+        fake.release.set()
+        batcher = Batcher(fake.apply)
+        with pytest.raises(LimitReached, match="'z'"):
+            await batcher.add(req(["z", "z", "z"], wire.MAX_VALUE))
+        assert fake.calls == []
+        assert await batcher.add(req(["z"], 1)) == {"z": 1}
+
+    run(scenario())
+
+
+def test_merged_totals_never_pass_the_limit_and_only_the_crossing_request_fails(tmp_path):
+    async def scenario():
+        fake = GatedStore(tmp_path)
+        batcher = Batcher(fake.apply, max_in_flight=1)
+        first = asyncio.create_task(batcher.add(req(["x"], 1)))
+        await tick()
+        half = wire.MAX_VALUE // 2 + 1  # two of them pass MAX_VALUE; three pass 2**64 - 1
+        big = [asyncio.create_task(batcher.add(req(["a"], half))) for _ in range(3)]
+        other = asyncio.create_task(batcher.add(req(["b"], 5)))
+        keyed = asyncio.create_task(batcher.add(req(["c"], 1, key="k1")))
+        await tick()
+        fake.release.set()
+        assert await first == {"x": 1}
+        assert await other == {"b": 5}
+        assert await keyed == {"c": 1}
+        results = await asyncio.gather(*big, return_exceptions=True)
+        assert [r for r in results if not isinstance(r, LimitReached)] == [{"a": half}], results
+        assert all(max(merged.values(), default=0) <= wire.MAX_VALUE for _, merged, _ in fake.calls)
+        assert fake.store._counts["a"] == half
+
+    run(scenario())
+
+
+def test_a_batch_that_cannot_be_encoded_fails_only_its_own_request(tmp_path):
+    async def scenario():
+        fake = GatedStore(tmp_path)
+        fake.release.set()
+
+        async def apply(batch):
+            wire.encode(batch)  # what the link and the Ray path do first
+            return await fake.apply(batch)
+
+        batcher = Batcher(apply, max_in_flight=1)
+        gate = asyncio.Event()
+        original = fake.apply
+
+        async def slow(batch):
+            await gate.wait()
+            return await original(batch)
+
+        fake.apply = slow
+        first = asyncio.create_task(batcher.add(req(["x"], 1)))
+        await tick()
+        # A keyed request goes alone, unmerged; an increment that msgpack cannot write stands
+        # for any request that slipped past the checks (the API refuses negative ones).
+        bad = wire.Request([wire.Increment(["y"], -(2**64))], "bad")
+        others = [asyncio.create_task(batcher.add(req(["b"], 1))) for _ in range(2)]
+        broken = asyncio.create_task(batcher.add(bad))
+        await tick()
+        fake.apply = original
+        gate.set()
+        assert await first == {"x": 1}
+        assert [await t for t in others] == [{"b": 1}, {"b": 2}]
+        with pytest.raises(OverflowError):
+            await broken
+
+    run(scenario())
+
+
+def test_a_full_queue_refuses_at_once_and_a_stuck_store_fails_waiters_on_time(tmp_path):
+    from cluster.common.errors import Overloaded
+
+    async def scenario():
+        fake = GatedStore(tmp_path)
+        batcher = Batcher(fake.apply, max_in_flight=1, max_pending_labels=3, max_wait=0.2)
+        first = asyncio.create_task(batcher.add(req(["a"], 1)))
+        await tick()
+        waiting = asyncio.create_task(batcher.add(req(["b", "c"], 1)))
+        await tick()
+        with pytest.raises(Overloaded, match="limit is 3"):
+            await batcher.add(req(["d", "e"], 1))
+        with pytest.raises(StoreUnavailable, match="nothing of it was applied"):
+            await asyncio.wait_for(waiting, 5)
+        fake.release.set()
+        assert await first == {"a": 1}
+        assert await batcher.add(req(["b"], 1)) == {"b": 1}  # b was never applied
+
+    run(scenario())
