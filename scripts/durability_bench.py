@@ -70,7 +70,7 @@ def _crashed_store(path: Path, labels: int, log_rows: int) -> None:
     """A store as a crash leaves it: a snapshot of `labels`, then `log_rows` batches of 100."""
     storage = DurableLog(path)
     storage.load()
-    storage.snapshot({f"label_{i:07d}": i for i in range(labels)}, 0, 0)
+    storage.snapshot({f"label_{i:07d}": i for i in range(labels)})
     for seq in range(1, log_rows + 1):
         changes = {f"label_{(seq * 100 + j) % labels:07d}": seq for j in range(100)}
         storage.commit(BatchId("bench", seq), changes, {}, now=time.time())

@@ -13,7 +13,14 @@ Contract (what a caller may rely on):
   requests get the refusals they got the first time, or their labels' current values. Callers
   retry with the same id after `ActorUnavailableError`, when they cannot know whether the call
   ran. A request with an Idempotency-Key seen within `idempotency_window` gets the key's first
-  answer.
+  answer. The windows are measured on the monotonic clock: a jump of the wall clock neither
+  forgets an id early nor keeps it forever.
+- Bounded: at most `max_keys` Idempotency-Keys, their answers at most `max_key_bytes` in all;
+  past either a new keyed request is refused as "busy" (the node answers 429) until old keys
+  expire. A key keeps a digest of its request, not the request.
+- A commit never fails for what comes after it: folding the log (a snapshot) runs after the
+  batch is answered, and when it fails it is retried with backoff while batches keep being
+  committed; `describe()` (shown in /health) reports it.
 - Records follow the same rules: a request's records and its increments are applied together
   or refused together, committed in the batch's transaction, replayed at recovery.
 
@@ -24,7 +31,9 @@ tests and the nodes' route tests drive the class directly.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 import os
 import time
 from pathlib import Path
@@ -33,7 +42,7 @@ from typing import Any
 import orjson
 
 from cluster.actor.counters import Stage
-from cluster.actor.log import Durability, DurableLog, LogError
+from cluster.actor.log import Durability, DurableLog, LogError, request_digest
 from cluster.actor.records import Pending, RecordLimits, Records
 from cluster.actor.series import Retention
 from cluster.actor.server import BatchServer
@@ -50,6 +59,28 @@ from cluster.common.wire import (
     totals,
 )
 
+log = logging.getLogger(__name__)
+
+_MAINTAIN_EVERY = 1.0  # seconds between two passes of `maintain` (pruning, snapshot retries)
+_RETRY_MAX = 60.0  # the longest wait before retrying a failed snapshot
+
+
+class _Key:
+    """An Idempotency-Key's first answer; `at` on the monotonic clock."""
+
+    __slots__ = ("digest", "values", "at", "size")
+
+    def __init__(self, digest: bytes, values: dict[str, int], at: float, size: int) -> None:
+        self.digest = digest
+        self.values = values
+        self.at = at
+        self.size = size
+
+
+def _answer_size(values: dict[str, int]) -> int:
+    """Roughly what an answer costs held in memory and in the log, for the keys' byte bound."""
+    return 64 + sum(len(label) + 24 for label in values)
+
 
 class MetricsActor:
     def __init__(
@@ -59,6 +90,8 @@ class MetricsActor:
         max_counters: int = 1_000_000,
         dedup_window: float = 300.0,
         idempotency_window: float = 600.0,
+        max_keys: int = 100_000,
+        max_key_bytes: int = 64 << 20,
         snapshot_every: int = 1000,
         crash_after_commits: int = 0,
         record_limits: dict[str, Any] | None = None,
@@ -66,7 +99,7 @@ class MetricsActor:
     ) -> None:
         started = time.perf_counter()
         self._log = DurableLog(Path(db_path), durability)
-        recovered = self._log.load()
+        recovered = self._log.load(keys_since=time.time() - idempotency_window)
         self._records = Records(_record_limits(record_limits or {}))
         self._records.load(recovered.state)
         self._records.apply(recovered.records)
@@ -77,11 +110,22 @@ class MetricsActor:
         self._records_every = records_snapshot_seconds
         self._records_saved = time.monotonic()
         self._counts = recovered.counts
-        self._applied = recovered.applied
+        mono, wall = time.monotonic(), time.time()
+        # Monotonic commit times, oldest first (dicts keep insertion order), so pruning pops
+        # from the front. Ids recovered from the log start a new window now.
+        self._applied: dict[BatchId, float] = dict.fromkeys(recovered.applied, mono)
         # Refusals of recent batches, for their retries (in memory: after a restart a retried
         # batch that had a refused request gets current values for it).
         self._refused: dict[BatchId, tuple[Refused | None, dict[int, Refused]]] = {}
-        self._keys = recovered.idempotency
+        # A recovered key keeps the age it had (the wall clock is all a restart can go by).
+        self._keys: dict[str, _Key] = {}
+        self._key_bytes = 0
+        for key, (digest, values, at) in recovered.idempotency.items():
+            self._remember(key, digest, values, mono - max(0.0, wall - at))
+        # Pruned from memory, to be deleted from the log by `maintain`.
+        self._forget: tuple[list[BatchId], list[str]] = ([], [])
+        self._max_keys = max_keys
+        self._max_key_bytes = max_key_bytes
         self._epoch = recovered.epoch
         self._recovery: dict[str, float] = {
             "counters": len(self._counts),
@@ -100,10 +144,14 @@ class MetricsActor:
         self._started_at = time.time()
         self._json: bytes | None = None
         self._server: BatchServer | None = None
+        self._maintainer: asyncio.Task[None] | None = None
+        self._snapshot_due = False  # scheduled to run right after the current call
+        self._snapshots = {"failures": 0, "last_error": None, "last_ok_at": None}
+        self._retry_at = 0.0  # monotonic; no snapshot attempt before it after a failure
         # Folding the log costs more than replaying it: leave it to the usual threshold, so a
         # restart answers sooner. Only a log grown over several restarts is folded now.
         if self._log_rows >= self._snapshot_every:
-            self._snapshot()
+            self._try_snapshot()
         self._recovery["seconds"] = round(time.perf_counter() - started, 4)
         # Long-lived objects (Ray's, the recovered state) out of the collector's way: a full
         # collection over them stalls every caller (measured up to 290 ms in a node).
@@ -114,6 +162,7 @@ class MetricsActor:
 
     async def apply(self, frame: bytes) -> bytes:
         """A batch through Ray: the wire's bytes in and out, as on the direct path."""
+        self._keep_maintained()
         return wire.encode(self.answer(wire.decode_batch(frame)))
 
     def answer(self, batch: Batch) -> wire.BatchAnswer:
@@ -132,33 +181,39 @@ class MetricsActor:
             return self._repeat(batch)
         now = time.time()
         stage = Stage(self._counts, self._max_counters)
-        answers: dict[str, tuple[Any, dict[str, int]]] = {}  # key -> (identity, values)
+        answers: dict[str, tuple[bytes, dict[str, int]]] = {}  # key -> (digest, values)
         outcomes: list[Outcome] = []
         accepted: list[wire.Record] = []
         pending = Pending()
         for request in batch.requests:
             key = request.key
-            # Only a keyed request is compared with its key's first one: the others (every
-            # record of a busy node's samples) skip building what they ask.
-            identity = None if key is None else request.identity()
-            earlier = None if key is None else (answers.get(key) or self._keys.get(key))
-            if earlier is not None:
-                same = earlier[0] == identity
-                outcomes.append(Applied(earlier[1]) if same else _key_reused(key))
-                continue
+            digest = None
+            if key is not None:
+                # Only a keyed request is compared with its key's first one: the others (every
+                # record of a busy node's samples) skip building what they ask.
+                digest = request_digest(orjson.dumps(request.identity()))
+                earlier = answers.get(key) or self._first_answer(key)
+                if earlier is not None:
+                    same = earlier[0] == digest
+                    outcomes.append(Applied(earlier[1]) if same else _key_reused(key))
+                    continue
+                if full := self._keys_full(request, len(answers)):
+                    outcomes.append(full)
+                    continue
             adds = self._records.check(request.records, now, pending) if request.records else None
             outcome = adds if isinstance(adds, Refused) else stage.add(totals(request.increments))
             if isinstance(outcome, Applied):
                 if adds is not None:
                     pending.update(adds)
                 accepted.extend(request.records)
-                if key is not None:
-                    answers[key] = (identity, outcome.values)
+                if digest is not None:
+                    answers[key] = (digest, outcome.values)
             outcomes.append(outcome)
         merged = stage.add(batch.merged)
         self._log.commit(batch.id, stage.changes, answers, now, accepted)
         # Only now, with the batch on disk, does memory change: a failed write leaves no trace.
-        self._applied[batch.id] = now
+        mono = time.monotonic()
+        self._applied[batch.id] = mono
         self._records.apply(accepted)
         self._records_dirty = self._records_dirty or bool(accepted)
         self._counts.update(stage.changes)
@@ -169,15 +224,119 @@ class MetricsActor:
         if refusals or isinstance(merged, Refused):
             # A retry of this batch must be refused again, not answered with current values.
             self._refused[batch.id] = (merged if isinstance(merged, Refused) else None, refusals)
-        for key, (identity, values) in answers.items():
-            self._keys[key] = (identity, values, now)
+        for key, (digest, values) in answers.items():
+            self._remember(key, digest, values, mono)
         self._log_rows += 1
         self._commits += 1
         if self._crash_after and self._commits >= self._crash_after:
             os._exit(17)
         if self._log_rows >= self._snapshot_every:
-            self._snapshot()
+            self._schedule_snapshot()
         return BatchDone(merged, outcomes)
+
+    # Idempotency-Keys
+
+    def _first_answer(self, key: str) -> tuple[bytes, dict[str, int]] | None:
+        held = self._keys.get(key)
+        if held is None or held.at < time.monotonic() - self._idempotency_window:
+            return None  # expired, not yet pruned: a new request
+        return held.digest, held.values
+
+    def _keys_full(self, request: Request, staged: int) -> Refused | None:
+        """A refusal when holding one more key (`staged` are this batch's) would pass a bound."""
+        self._prune(time.monotonic())
+        if len(self._keys) + staged >= self._max_keys:
+            held = f"{len(self._keys)} Idempotency-Keys; the limit is {self._max_keys}"
+        elif self._key_bytes + _answer_size(dict.fromkeys(_labels(request))) > self._max_key_bytes:
+            held = f"{self._key_bytes} bytes of answers; the limit is {self._max_key_bytes}"
+        else:
+            return None
+        oldest = next(iter(self._keys.values()), None)
+        wait = self._idempotency_window - (time.monotonic() - oldest.at) if oldest else 1.0
+        return Refused(
+            "busy",
+            f"the cluster holds {held}; retry in {max(1, round(wait))} s, or send the request "
+            "without an Idempotency-Key",
+        )
+
+    def _remember(self, key: str, digest: bytes, values: dict[str, int], at: float) -> None:
+        size = _answer_size(values)
+        self._keys[key] = _Key(digest, values, at, size)
+        self._key_bytes += size
+
+    # Upkeep: off the request path, on a timer of the actor's event loop
+
+    def _keep_maintained(self) -> None:
+        """Start the upkeep task in the running loop, once (tests run several loops)."""
+        if self._maintainer is None or self._maintainer.done():
+            self._maintainer = asyncio.get_running_loop().create_task(self._maintain_forever())
+
+    async def _maintain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_MAINTAIN_EVERY)
+            self.maintain()
+
+    def maintain(self) -> None:
+        """Forget expired batch ids and keys (memory and log), and retry a failed snapshot
+        when its backoff has passed."""
+        self._prune(time.monotonic())
+        ids, keys = self._forget
+        if ids or keys:
+            try:
+                self._log.forget(ids, keys)
+            except LogError as exc:  # left in the log: a restart loads them and ages them out
+                log.warning("%s", exc)
+            self._forget = ([], [])
+        if self._log_rows >= self._snapshot_every:
+            self._try_snapshot()
+
+    def _prune(self, mono: float) -> None:
+        """Drop expired batch ids and keys from memory; `maintain` deletes them from the log."""
+        cutoff = mono - self._dedup_window
+        applied = self._applied
+        while applied:
+            oldest = next(iter(applied))
+            if applied[oldest] >= cutoff:
+                break
+            del applied[oldest]
+            self._refused.pop(oldest, None)
+            self._forget[0].append(oldest)
+        cutoff = mono - self._idempotency_window
+        held = self._keys
+        while held:
+            key = next(iter(held))
+            if held[key].at >= cutoff:
+                break
+            self._key_bytes -= held.pop(key).size
+            self._forget[1].append(key)
+
+    def _schedule_snapshot(self) -> None:
+        """Fold the log right after the current call has answered (in the loop's next turn),
+        or now when no loop runs (tests driving `apply_now` directly)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._try_snapshot()
+            return
+        if not self._snapshot_due:
+            self._snapshot_due = True
+            loop.call_soon(self._try_snapshot)
+
+    def _try_snapshot(self) -> None:
+        self._snapshot_due = False
+        if self._log_rows < self._snapshot_every or time.monotonic() < self._retry_at:
+            return
+        try:
+            self._snapshot()
+        except LogError as exc:
+            failures = self._snapshots["failures"] + 1
+            wait = min(_RETRY_MAX, 0.5 * 2**failures)
+            self._retry_at = time.monotonic() + wait
+            self._snapshots.update(failures=failures, last_error=str(exc))
+            log.error("snapshot failed (%s); batches are still committed; retry in %g s", exc, wait)
+            return
+        self._retry_at = 0.0
+        self._snapshots.update(failures=0, last_error=None, last_ok_at=time.time())
 
     def _repeat(self, batch: Batch) -> BatchDone:
         merged_refusal, refusals = self._refused.get(batch.id, (None, {}))
@@ -189,7 +348,7 @@ class MetricsActor:
 
     def _repeat_one(self, request: Request) -> Outcome:
         if request.key is not None and request.key in self._keys:
-            return Applied(self._keys[request.key][1])
+            return Applied(self._keys[request.key].values)
         return self._current(totals(request.increments))
 
     def _current(self, labels: dict[str, int]) -> Applied:
@@ -201,21 +360,12 @@ class MetricsActor:
         if self._records_dirty and time.monotonic() - self._records_saved >= self._records_every:
             self._records.prune(now)
             state = self._records.state()
-        self._log.snapshot(
-            {label: self._counts[label] for label in self._dirty},
-            forget_before=now - self._dedup_window,
-            keys_before=now - self._idempotency_window,
-            state=state,
-        )
+        self._log.snapshot({label: self._counts[label] for label in self._dirty}, state=state)
         if state is not None:
             self._records_dirty = False
             self._records_saved = time.monotonic()
         self._dirty.clear()
         self._log_rows = 0
-        self._applied = {b: t for b, t in self._applied.items() if t >= now - self._dedup_window}
-        self._refused = {b: r for b, r in self._refused.items() if b in self._applied}
-        cutoff = now - self._idempotency_window
-        self._keys = {k: v for k, v in self._keys.items() if v[2] >= cutoff}
 
     # The direct path
 
@@ -224,6 +374,7 @@ class MetricsActor:
         through Ray, so only a driver of this cluster learns it."""
         import ray  # only where a Ray runtime exists
 
+        self._keep_maintained()
         if self._server is None:
             self._server = BatchServer(self.answer)
         host, port = await self._server.start(ray.util.get_node_ip_address())
@@ -231,6 +382,8 @@ class MetricsActor:
 
     async def close(self) -> None:
         """Stop listening and close the log (tests; Ray ends the process otherwise)."""
+        if self._maintainer is not None:
+            self._maintainer.cancel()
         if self._server is not None:
             await self._server.close()
         self._log.close()
@@ -239,6 +392,7 @@ class MetricsActor:
     # every node sees the same windows.
 
     async def read(self, query: wire.Read) -> Any:
+        self._keep_maintained()
         records, now = self._records, time.time()
         match query:
             case wire.AllCounters():
@@ -277,6 +431,13 @@ class MetricsActor:
             "pid": os.getpid(),
             "counters": len(self._counts),
             "batches_applied": self._commits,
+            "idempotency_keys": {
+                "held": len(self._keys),
+                "bytes": self._key_bytes,
+                "max": self._max_keys,
+                "max_bytes": self._max_key_bytes,
+            },
+            "snapshots": {**self._snapshots, "log_rows": self._log_rows},
             "started_at": self._started_at,
             "recovery": self._recovery,
         }
@@ -295,6 +456,10 @@ def _record_limits(given: dict[str, Any]) -> RecordLimits:
     if retention is not None:
         limits["retention"] = Retention(**retention)
     return RecordLimits(**limits)
+
+
+def _labels(request: Request) -> list[str]:
+    return [label for increment in request.increments for label in increment.labels]
 
 
 def _key_reused(key: str) -> Refused:

@@ -6,7 +6,11 @@ Layout:
 - `counters`: the snapshot. `snapshot()` folds the log into it and empties the log, so recovery
   reads at most one row per label plus the log written since the last snapshot.
 - `applied`: the ids of recent batches, written in the batch's transaction, so a retried batch
-  is recognised after a restart too. `idempotency`: the first answer to each Idempotency-Key.
+  is recognised after a restart too. `idempotency`: the first answer to each Idempotency-Key,
+  with a 16-byte digest of the request it answered (format 3; formats 1 and 2 kept the whole
+  request, digested when the log is opened). The actor deletes ids and keys by name once their
+  window has passed (`forget`), so no wall-clock jump decides what is forgotten; only keys
+  still within their window are loaded.
 - `meta`: the epoch, bumped at every open, and `log_format` (cluster/common/wire.py
   LOG_FORMAT; a log without it is format 1, which decodes the same way). A log of a newer
   format than this code knows is refused, not misread.
@@ -22,6 +26,7 @@ This module is pure: no Ray, no asyncio; the actor calls it.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +61,7 @@ class LogError(Exception):
 class Recovered:
     counts: dict[str, int]
     applied: dict[BatchId, float]
-    idempotency: dict[str, tuple[Any, Any, float]]
+    idempotency: dict[str, tuple[bytes, dict[str, int], float]]  # key -> digest, answer, at
     epoch: int
     replayed: set[str]  # labels changed in the log since the last snapshot
     log_rows: int
@@ -82,14 +87,15 @@ class DurableLog:
         except sqlite3.DatabaseError as exc:
             raise LogError(f"{self.path}: cannot open the log: {exc}") from exc
 
-    def load(self) -> Recovered:
-        """Everything committed so far, and a new epoch (committed before returning)."""
+    def load(self, keys_since: float = 0.0) -> Recovered:
+        """Everything committed so far (of the Idempotency-Keys, those stored at or after
+        `keys_since`, oldest first), and a new epoch (committed before returning)."""
         try:
             db = self._db
             counts = dict(db.execute("SELECT label, value FROM counters"))
             log_rows = 0
             replayed: set[str] = set()
-            self._check_format()
+            self._check_format(keys_since)
             for (changes,) in db.execute("SELECT changes FROM log ORDER BY id"):
                 values = log_values(changes)
                 counts.update(values)
@@ -97,8 +103,10 @@ class DurableLog:
                 log_rows += 1
             applied = {BatchId(n, seq): at for n, seq, at in db.execute("SELECT * FROM applied")}
             idempotency = {
-                key: (orjson.loads(request), orjson.loads(answer), at)
-                for key, request, answer, at in db.execute("SELECT * FROM idempotency")
+                key: (digest, orjson.loads(answer), at)
+                for key, digest, answer, at in db.execute(
+                    "SELECT * FROM idempotency WHERE at >= ? ORDER BY at", (keys_since,)
+                )
             }
             state = {part: orjson.loads(body) for part, body in db.execute("SELECT * FROM state")}
             records = []
@@ -116,7 +124,7 @@ class DurableLog:
         self,
         batch_id: BatchId,
         changes: dict[str, int],
-        answers: dict[str, tuple[Any, Any]],
+        answers: dict[str, tuple[bytes, dict[str, int]]],
         now: float,
         records: list[Record] | None = None,
     ) -> None:
@@ -132,10 +140,7 @@ class DurableLog:
             db.execute("INSERT INTO applied VALUES (?, ?, ?)", (batch_id.node, batch_id.seq, now))
             db.executemany(
                 "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?)",
-                [
-                    (k, orjson.dumps(req), orjson.dumps(ans), now)
-                    for k, (req, ans) in answers.items()
-                ],
+                [(k, digest, orjson.dumps(ans), now) for k, (digest, ans) in answers.items()],
             )
             db.execute("COMMIT")
         except Exception as exc:
@@ -145,16 +150,9 @@ class DurableLog:
                 raise LogError(f"{self.path}: cannot write: {exc}") from exc
             raise
 
-    def snapshot(
-        self,
-        values: dict[str, int],
-        forget_before: float,
-        keys_before: float,
-        state: dict[str, Any] | None = None,
-    ) -> None:
+    def snapshot(self, values: dict[str, int], state: dict[str, Any] | None = None) -> None:
         """Fold the log into `counters` (given every label changed since the last snapshot),
-        replace the record buffers' `state` if given (then the records log is folded too), and
-        drop batch ids and Idempotency-Keys older than their windows."""
+        and replace the record buffers' `state` if given (then the records log is folded too)."""
         db = self._db
         try:
             db.execute("BEGIN")
@@ -166,8 +164,6 @@ class DurableLog:
                     [(part, orjson.dumps(body)) for part, body in state.items()],
                 )
                 db.execute("DELETE FROM records")
-            db.execute("DELETE FROM applied WHERE at < ?", (forget_before,))
-            db.execute("DELETE FROM idempotency WHERE at < ?", (keys_before,))
             db.execute("COMMIT")
         except Exception as exc:
             if db.in_transaction:
@@ -176,16 +172,46 @@ class DurableLog:
                 raise LogError(f"{self.path}: cannot write a snapshot: {exc}") from exc
             raise
 
-    def _check_format(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'log_format'").fetchone()
+    def forget(self, batch_ids: list[BatchId], keys: list[str]) -> None:
+        """Delete these batch ids and Idempotency-Keys (their windows have passed)."""
+        db = self._db
+        try:
+            db.execute("BEGIN")
+            db.executemany(
+                "DELETE FROM applied WHERE incarnation = ? AND seq = ?",
+                [(b.node, b.seq) for b in batch_ids],
+            )
+            db.executemany("DELETE FROM idempotency WHERE key = ?", [(k,) for k in keys])
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise LogError(f"{self.path}: cannot forget old ids: {exc}") from exc
+
+    def _check_format(self, keys_since: float) -> None:
+        db = self._db
+        row = db.execute("SELECT value FROM meta WHERE key = 'log_format'").fetchone()
         found = row[0] if row else 1
         if found > LOG_FORMAT:
             raise LogError(
                 f"{self.path}: written in log format {found}, newer than this code's "
                 f"{LOG_FORMAT}; run the version that wrote it"
             )
-        if found < LOG_FORMAT:  # format 1 decodes as format 2: only the version is new
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('log_format', ?)", (LOG_FORMAT,))
+        if found < LOG_FORMAT:
+            # Formats 1 and 2 kept each key's whole request; 3 keeps its digest. The rest of
+            # the log decodes the same way.
+            db.create_function("request_digest", 1, request_digest, deterministic=True)
+            db.execute("BEGIN")
+            db.execute("DELETE FROM idempotency WHERE at < ?", (keys_since,))
+            db.execute("UPDATE idempotency SET request = request_digest(request)")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('log_format', ?)", (LOG_FORMAT,))
+            db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
+
+
+def request_digest(identity: bytes) -> bytes:
+    """What an Idempotency-Key remembers of its request: a digest of the request's identity as
+    JSON (cluster/common/wire.py `Request.identity`), the bytes formats 1 and 2 stored whole."""
+    return hashlib.blake2b(identity, digest_size=16).digest()

@@ -162,6 +162,10 @@ class Settings(BaseSettings):
     # Seconds a batch id (node retries) and an Idempotency-Key (client retries) are remembered.
     dedup_window: float = Field(default=300.0, gt=0)
     idempotency_window: float = Field(default=600.0, gt=0)
+    # Idempotency-Keys held at once, and their answers' bytes; past either a new keyed request
+    # gets 429 until old keys expire (a request without a key is not affected).
+    max_idempotency_keys: int = Field(default=100_000, ge=1)
+    max_idempotency_bytes: int = Field(default=64 << 20, ge=1024)
     # Batches between two snapshots of the store; bounds the log replayed at recovery.
     snapshot_every: int = Field(default=1000, ge=1)
     # TEST ONLY: the actor exits after this many commits, before replying (0: never).

@@ -21,7 +21,8 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 # 1: records and values as JSON lists, no version row. 2: the same encodings, versioned.
-LOG_FORMAT = 2
+# 3: an Idempotency-Key keeps a digest of its request, not the request.
+LOG_FORMAT = 3
 MAX_VALUE = 2**63 - 1  # the largest counter value (and increment) the cluster holds
 # Rollup resolutions of a series and their bucket widths in seconds (SeriesRange.resolution).
 RESOLUTIONS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}

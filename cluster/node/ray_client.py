@@ -109,6 +109,10 @@ class RayStoreClient:
 
     async def apply(self, batch: wire.Batch) -> wire.BatchDone:
         """Apply `batch` durably (over the direct path unless `data_path` is "ray")."""
+        if self._handle is None:
+            # Finding or creating the actor (which recovers its log first) has its own budget
+            # (`_resolve`), not one attempt's: the first batch must not time out on it.
+            await self._call("info")
         if self._settings.data_path == "direct":
             answer = await self._link.apply(batch)
         else:
@@ -139,8 +143,11 @@ class RayStoreClient:
             stop=tenacity.stop_before_delay(settings.store_deadline),
             wait=_BACKOFF,
             retry=tenacity.retry_if_exception(_retried),
-            before_sleep=lambda state: log.warning(
-                "store call %s failed (%r); retrying", method, state.outcome.exception()
+            before_sleep=lambda state: log.log(
+                _level(state.outcome.exception()),
+                "store call %s failed (%r); retrying",
+                method,
+                state.outcome.exception(),
             ),
         )
         try:
@@ -221,11 +228,19 @@ class RayStoreClient:
             max_counters=s.max_counters,
             dedup_window=s.dedup_window,
             idempotency_window=s.idempotency_window,
+            max_keys=s.max_idempotency_keys,
+            max_key_bytes=s.max_idempotency_bytes,
             snapshot_every=s.snapshot_every,
             crash_after_commits=s.test_crash_after_commits,
             record_limits=s.buffers.record_limits(),
             records_snapshot_seconds=s.buffers.snapshot_seconds,
         )
+
+
+def _level(error: BaseException | None) -> int:
+    """A lost get-or-create race (ValueError) is expected when nodes start together: not a
+    warning. Everything else retried means the actor is in trouble."""
+    return logging.INFO if isinstance(error, ValueError) else logging.WARNING
 
 
 def _last_line(error: BaseException | None) -> str:

@@ -1,0 +1,85 @@
+"""Hostile and unlucky requests against a real cluster: each gets its 4xx, the others' requests
+keep succeeding, and nothing is logged as a warning when nothing is wrong."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from cluster.common.wire import MAX_VALUE
+from cluster.ops.local import LocalCluster
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> LocalCluster:
+    cluster = LocalCluster(
+        tmp_path_factory.mktemp("hardening"),
+        extra_env={"METRICS_MAX_IDEMPOTENCY_KEYS": "20"},
+    )
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+async def _post_all(cluster: LocalCluster, bodies: list[tuple[int, dict, dict]]) -> list:
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await asyncio.gather(
+            *(
+                client.post(f"{cluster.urls[node]}/metrics", json=body, headers=headers)
+                for node, body, headers in bodies
+            )
+        )
+
+
+def test_first_requests_on_every_node_log_no_warning(fresh: LocalCluster):
+    # The very first requests race the actor's creation from three nodes at once.
+    answers = asyncio.run(
+        _post_all(fresh, [(n, {"labels": ["first"], "increment": 1}, {}) for n in range(3)])
+    )
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert fresh.counters()["first"] == 3
+    for name in fresh.names:
+        text = (fresh.data_dir / "run" / f"{name}.log").read_text()
+        warnings = [line for line in text.splitlines() if "WARNING" in line or "Error" in line]
+        assert warnings == [], f"{name}: {warnings}"
+
+
+def test_an_overflowing_request_fails_alone_and_its_batch_neighbours_succeed(fresh: LocalCluster):
+    hostile = {"labels": ["z", "z", "z"], "increment": MAX_VALUE}
+    bodies = [(0, hostile, {})]
+    bodies += [(0, {"labels": ["calm"], "increment": 1}, {}) for _ in range(30)]
+    bodies += [(0, {"labels": ["keyed"], "increment": 2}, {"Idempotency-Key": "nb-1"})]
+    answers = asyncio.run(_post_all(fresh, bodies))
+    assert answers[0].status_code == 409, answers[0].text
+    assert "'z'" in answers[0].json()["detail"]
+    assert [a.status_code for a in answers[1:]] == [200] * 31
+    counters = fresh.counters()
+    assert counters["calm"] == 30 and counters["keyed"] == 2 and "z" not in counters
+
+
+def test_idempotency_keys_past_the_bound_get_429_and_unkeyed_requests_go_on(fresh: LocalCluster):
+    statuses = []
+    for i in range(25):
+        answer = fresh_post(fresh, f"bound-{i}")
+        statuses.append(answer.status_code)
+        if answer.status_code == 429:
+            assert answer.headers["retry-after"].isdigit()
+            assert "Idempotency-Keys" in answer.json()["detail"]
+    assert 200 in statuses and statuses[-1] == 429
+    plain = fresh.post(1, ["unkeyed"], 1)
+    assert plain.status_code == 200
+    held = fresh.get(0, "/health").json()["actor"]["idempotency_keys"]
+    assert held["held"] <= held["max"] == 20
+
+
+def fresh_post(cluster: LocalCluster, key: str) -> httpx.Response:
+    return httpx.post(
+        f"{cluster.urls[2]}/metrics",
+        json={"labels": ["bounded"], "increment": 1},
+        headers={"Idempotency-Key": key},
+        timeout=15,
+    )

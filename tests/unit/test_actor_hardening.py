@@ -1,0 +1,146 @@
+"""The actor under faults and abuse: snapshots that fail after a commit, Idempotency-Keys
+past their bounds, a wall clock that jumps."""
+
+import asyncio
+import sqlite3
+import time
+
+import pytest
+
+from cluster.actor import MetricsActor
+from cluster.actor import actor as actor_module
+from cluster.actor.log import LogError
+from cluster.common import wire
+from tests.conftest import wait_for
+
+
+def batch(seq, labels=("a",), by=1, key=None, node="n"):
+    request = wire.Request([wire.Increment(list(labels), by)], key)
+    return wire.Batch(wire.BatchId(node, seq), {}, [request])
+
+
+def outcome(done):
+    (result,) = done.requests
+    return result
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "counters.sqlite3")
+
+
+def failing_snapshots(actor):
+    calls = []
+
+    def fail(values, state=None):
+        calls.append((values, state))
+        raise LogError("disk full (simulated)")
+
+    actor._log.snapshot = fail
+    return calls
+
+
+def test_a_failed_snapshot_after_a_commit_does_not_fail_the_commit(db):
+    actor = MetricsActor(db, snapshot_every=1)
+    calls = failing_snapshots(actor)
+    assert outcome(actor.apply_now(batch(1))) == wire.Applied({"a": 1})
+    assert len(calls) == 1
+    snapshots = actor.describe()["snapshots"]
+    assert snapshots["failures"] == 1 and "disk full" in snapshots["last_error"]
+    # Backing off: the next batches are committed without trying again on their path.
+    assert outcome(actor.apply_now(batch(2))) == wire.Applied({"a": 2})
+    assert len(calls) == 1
+    # A retry of the committed batch is recognised, not counted twice.
+    assert outcome(actor.apply_now(batch(1))) == wire.Applied({"a": 2})
+    del actor._log.snapshot  # the disk has room again
+    actor._retry_at = 0.0  # the backoff has passed
+    actor.maintain()
+    snapshots = actor.describe()["snapshots"]
+    assert snapshots["failures"] == 0 and snapshots["last_error"] is None
+    assert snapshots["log_rows"] == 0 and snapshots["last_ok_at"] is not None
+    actor._log.close()
+    assert MetricsActor(db)._counts == {"a": 2}
+
+
+def test_in_the_event_loop_a_snapshot_runs_after_the_batch_is_answered(db):
+    async def scenario():
+        actor = MetricsActor(db, snapshot_every=1)
+        answer = wire.decode_answer(await actor.apply(wire.encode(batch(1))))
+        assert outcome(answer) == wire.Applied({"a": 1})
+        assert actor.describe()["snapshots"]["log_rows"] == 1  # not folded on the call's path
+        await asyncio.sleep(0)
+        assert actor.describe()["snapshots"]["log_rows"] == 0
+        await actor.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_snapshot_at_start_does_not_stop_recovery(db, monkeypatch):
+    actor = MetricsActor(db, snapshot_every=1000)
+    for seq in range(1, 4):
+        actor.apply_now(batch(seq))
+    actor._log.close()
+
+    def fail(*_, **__):
+        raise LogError("disk full (simulated)")
+
+    monkeypatch.setattr(actor_module.DurableLog, "snapshot", fail)
+    again = MetricsActor(db, snapshot_every=2)
+    assert again._counts == {"a": 3}
+    assert again.describe()["snapshots"]["failures"] == 1
+
+
+def test_idempotency_keys_are_bounded_in_number_and_expire(db):
+    actor = MetricsActor(db, max_keys=2, idempotency_window=0.3)
+    assert outcome(actor.apply_now(batch(1, key="k1"))) == wire.Applied({"a": 1})
+    assert outcome(actor.apply_now(batch(2, key="k2"))) == wire.Applied({"a": 2})
+    full = outcome(actor.apply_now(batch(3, key="k3")))
+    assert isinstance(full, wire.Refused) and full.reason == "busy"
+    assert "2 Idempotency-Keys; the limit is 2" in full.detail
+    assert actor._counts == {"a": 2}  # refused: nothing changed
+    # A repeat of a held key still gets its first answer; a request without a key is applied.
+    assert outcome(actor.apply_now(batch(4, key="k1"))) == wire.Applied({"a": 1})
+    assert outcome(actor.apply_now(batch(5))) == wire.Applied({"a": 3})
+
+    def accepted():
+        return isinstance(outcome(actor.apply_now(batch(next(seq), key="k3"))), wire.Applied)
+
+    seq = iter(range(6, 10_000))
+    wait_for(accepted, timeout=5, what="k3 accepted once the old keys expired")
+    actor.maintain()
+    db_keys = sqlite3.connect(db).execute("SELECT key, length(request) FROM idempotency")
+    assert sorted(db_keys) == [("k3", 16)]  # expired keys deleted; a digest, not the request
+
+
+def test_idempotency_answers_are_bounded_in_bytes(db):
+    actor = MetricsActor(db, max_key_bytes=2048)
+    small = outcome(actor.apply_now(batch(1, key="small")))
+    assert isinstance(small, wire.Applied)
+    big = outcome(actor.apply_now(batch(2, labels=[f"label-{i}" for i in range(100)], key="big")))
+    assert isinstance(big, wire.Refused) and big.reason == "busy"
+    assert "bytes of answers" in big.detail
+    assert set(actor._counts) == {"a"}
+
+
+def test_a_restart_loads_only_keys_within_their_window(db):
+    actor = MetricsActor(db, idempotency_window=600)
+    actor.apply_now(batch(1, key="old"))
+    actor._log.close()
+    db_file = sqlite3.connect(db)
+    db_file.execute("UPDATE idempotency SET at = at - 1000 WHERE key = 'old'")
+    db_file.commit()
+    again = MetricsActor(db, idempotency_window=600)
+    assert "old" not in again._keys
+    # The expired key names a new request now: applied again.
+    assert outcome(again.apply_now(batch(1, key="old", node="m"))) == wire.Applied({"a": 2})
+
+
+def test_a_wall_clock_jump_forgets_no_batch_id(db, monkeypatch):
+    actor = MetricsActor(db, snapshot_every=1, dedup_window=300)
+    actor.apply_now(batch(1))
+    real = time.time
+    monkeypatch.setattr(actor_module.time, "time", lambda: real() + 10 * 86400)
+    actor.apply_now(batch(2, labels=("b",)))  # a snapshot and pruning run after it
+    actor.maintain()
+    assert outcome(actor.apply_now(batch(1))) == wire.Applied({"a": 1})  # still a repeat
+    assert actor._counts == {"a": 1, "b": 1}
