@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from api import errors, stats
 from api.responses import JSONResponse
-from api.routes import cluster, counters, debug, events, hosts, integers, samples
+from api.routes import admin, cluster, counters, debug, events, hosts, integers, samples
 from cluster.common.config import Settings
 from cluster.node.node import Node
 
@@ -41,6 +41,6 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     errors.install(app)
     stats.install(app)
     app.router.routes.extend(counters.WRITE_ROUTES)
-    for module in (counters, cluster, samples, hosts, events, integers, debug):
+    for module in (counters, cluster, samples, hosts, events, integers, debug, admin):
         app.include_router(module.router)
     return app

@@ -66,6 +66,9 @@ class InProcessStore:
     async def read(self, query: wire.Read) -> Any:
         return await self._live().read(query)
 
+    async def delete_series(self, request: wire.DeleteSeries) -> dict[str, int]:
+        return await self._live().delete_series(request)
+
     async def status(self) -> dict[str, Any]:
         if self.actor is None:
             return {"state": "not created"}

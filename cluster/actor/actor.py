@@ -47,7 +47,7 @@ from cluster.actor.records import Pending, RecordLimits, Records
 from cluster.actor.series import Retention
 from cluster.actor.server import BatchServer
 from cluster.common import wire
-from cluster.common.errors import InvalidInput
+from cluster.common.errors import InvalidInput, StoreUnavailable
 from cluster.common.wire import (
     Applied,
     Batch,
@@ -287,8 +287,13 @@ class MetricsActor:
             except LogError as exc:  # left in the log: a restart loads them and ages them out
                 log.warning("%s", exc)
             self._forget = ([], [])
-        if self._log_rows >= self._snapshot_every:
-            self._try_snapshot()
+        self._try_snapshot()
+
+    def _snapshot_wanted(self) -> bool:
+        """The log is long enough to fold, or the record buffers changed and are due a save
+        (the timer saves them even while no batch comes)."""
+        due = time.monotonic() - self._records_saved >= self._records_every
+        return self._log_rows >= self._snapshot_every or (self._records_dirty and due)
 
     def _prune(self, mono: float) -> None:
         """Drop expired batch ids and keys from memory; `maintain` deletes them from the log."""
@@ -324,7 +329,7 @@ class MetricsActor:
 
     def _try_snapshot(self) -> None:
         self._snapshot_due = False
-        if self._log_rows < self._snapshot_every or time.monotonic() < self._retry_at:
+        if time.monotonic() < self._retry_at or not self._snapshot_wanted():
             return
         try:
             self._snapshot()
@@ -354,18 +359,54 @@ class MetricsActor:
     def _current(self, labels: dict[str, int]) -> Applied:
         return Applied({label: self._counts.get(label, 0) for label in labels})
 
-    def _snapshot(self) -> None:
+    def _snapshot(self, records: bool = False, deleted: list[str] | None = None) -> None:
+        """Fold the log; with `records` (or when their interval has passed) save the record
+        buffers too; remove the `deleted` counters in the same transaction."""
         now = time.time()
         state = None
-        if self._records_dirty and time.monotonic() - self._records_saved >= self._records_every:
+        due = time.monotonic() - self._records_saved >= self._records_every
+        if records or (self._records_dirty and due):
             self._records.prune(now)
             state = self._records.state()
-        self._log.snapshot({label: self._counts[label] for label in self._dirty}, state=state)
+        gone = set(deleted or ())
+        values = {label: self._counts[label] for label in self._dirty if label not in gone}
+        self._log.snapshot(values, state=state, deleted=deleted)
+        for label in gone:
+            del self._counts[label]
+        if gone:
+            self._json = None
         if state is not None:
             self._records_dirty = False
             self._records_saved = time.monotonic()
         self._dirty.clear()
         self._log_rows = 0
+
+    # Admin
+
+    async def delete_series(self, request: wire.DeleteSeries) -> dict[str, int]:
+        """Delete every counter and metric series a selector names, durably: one snapshot
+        transaction folds the log, drops the counters and saves the buffers without the
+        series. Deleting again is harmless (a retry after ActorUnavailableError)."""
+        self._keep_maintained()
+        matchers = [selector.matcher() for selector in request.selectors]
+
+        def named(name: str) -> bool:
+            return any(match(name) for match in matchers)
+
+        counters = [label for label in self._counts if named(label)]
+        series = [name for name in self._records.series.names() if named(name)]
+        if not counters and not series:
+            return {"counters": 0, "series": 0}
+        if series:
+            # Gone from memory first, so the state saved below lacks them. Should the write
+            # fail, the buffers stay marked changed and the retried snapshot saves the delete.
+            self._records.series.delete(set(series))
+            self._records_dirty = True
+        try:
+            self._snapshot(records=bool(series), deleted=counters)
+        except LogError as exc:
+            raise StoreUnavailable(f"the delete could not be saved ({exc}); retry it") from None
+        return {"counters": len(counters), "series": len(series)}
 
     # The direct path
 

@@ -150,14 +150,21 @@ class DurableLog:
                 raise LogError(f"{self.path}: cannot write: {exc}") from exc
             raise
 
-    def snapshot(self, values: dict[str, int], state: dict[str, Any] | None = None) -> None:
+    def snapshot(
+        self,
+        values: dict[str, int],
+        state: dict[str, Any] | None = None,
+        deleted: list[str] | None = None,
+    ) -> None:
         """Fold the log into `counters` (given every label changed since the last snapshot),
-        and replace the record buffers' `state` if given (then the records log is folded too)."""
+        and replace the record buffers' `state` if given (then the records log is folded too).
+        The `deleted` counters are removed in the same transaction."""
         db = self._db
         try:
             db.execute("BEGIN")
             db.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?)", values.items())
             db.execute("DELETE FROM log")
+            db.executemany("DELETE FROM counters WHERE label = ?", [(d,) for d in deleted or ()])
             if state is not None:
                 db.executemany(
                     "INSERT OR REPLACE INTO state VALUES (?, ?)",

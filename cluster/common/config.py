@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     snapshot_every: int = Field(default=1000, ge=1)
     # TEST ONLY: the actor exits after this many commits, before replying (0: never).
     test_crash_after_commits: int = Field(default=0, ge=0)
+
+    # The admin API (/api/v1/admin/...) is off unless this is set; requests then carry it as
+    # `Authorization: Bearer <token>`. Give every node the same one.
+    admin_token: SecretStr | None = Field(default=None, min_length=16)
 
     # Input limits: over them a request gets a 4xx and nothing changes.
     max_body_bytes: int = Field(default=1 << 20, ge=1024)

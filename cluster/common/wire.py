@@ -14,8 +14,10 @@ written by a newer format rather than misreading it.
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -246,6 +248,25 @@ class FirstSeen(Read, frozen=True):
 class IntegerAverages(Read, frozen=True):
     answer = "list[dict]: the newest closed windows' averages, newest first"
     limit: int = 10
+
+
+class Selector(msgspec.Struct, frozen=True):
+    """Which series a request names: exactly `name`, or every name `regex` matches whole
+    (Prometheus's `{__name__=~"..."}`). api/selectors.py parses them."""
+
+    name: str | None = None
+    regex: str | None = None
+
+    def matcher(self) -> Callable[[str], bool]:
+        if self.regex is None:
+            return self.name.__eq__
+        return re.compile(self.regex).fullmatch  # type: ignore[return-value]
+
+
+class DeleteSeries(msgspec.Struct, frozen=True):
+    """The admin's delete: every counter and metric series that one of `selectors` names."""
+
+    selectors: list[Selector]
 
 
 class Bucket(msgspec.Struct, array_like=True, frozen=True):

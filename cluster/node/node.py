@@ -34,6 +34,8 @@ class StoreClient(Protocol):
 
     async def read(self, query: wire.Read) -> Any: ...
 
+    async def delete_series(self, request: wire.DeleteSeries) -> dict[str, int]: ...
+
     async def status(self) -> dict[str, Any]: ...
 
     async def ray_nodes(self) -> list[dict[str, Any]]: ...
@@ -89,3 +91,7 @@ class Node:
 
     async def read(self, query: wire.Read) -> Any:
         return await self.store.read(query)
+
+    async def delete_series(self, request: wire.DeleteSeries) -> dict[str, int]:
+        """Delete the counters and series the selectors name (the admin API)."""
+        return await self.store.delete_series(request)

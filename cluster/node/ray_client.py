@@ -124,6 +124,9 @@ class RayStoreClient:
     async def read(self, query: wire.Read) -> Any:
         return await self._call("read", query)
 
+    async def delete_series(self, request: wire.DeleteSeries) -> dict[str, int]:
+        return await self._call("delete_series", request)  # a repeat deletes nothing more
+
     def attempt_timeout(self, batch: wire.Batch) -> float:
         """How long one attempt at applying a batch may take: `call_timeout`, plus 1 s per
         100k labels or records it carries."""

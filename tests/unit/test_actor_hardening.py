@@ -32,8 +32,8 @@ def db(tmp_path):
 def failing_snapshots(actor):
     calls = []
 
-    def fail(values, state=None):
-        calls.append((values, state))
+    def fail(values, state=None, deleted=None):
+        calls.append((values, state, deleted))
         raise LogError("disk full (simulated)")
 
     actor._log.snapshot = fail
@@ -144,3 +144,14 @@ def test_a_wall_clock_jump_forgets_no_batch_id(db, monkeypatch):
     actor.maintain()
     assert outcome(actor.apply_now(batch(1))) == wire.Applied({"a": 1})  # still a repeat
     assert actor._counts == {"a": 1, "b": 1}
+
+
+def test_deleted_counters_stay_deleted_after_a_restart_whatever_the_log_held(db):
+    actor = MetricsActor(db, snapshot_every=1000)
+    actor.apply_now(batch(1, labels=("gone", "kept"), by=3))
+    actor.apply_now(batch(2, labels=("gone",), by=1))  # in the log, not yet in a snapshot
+    delete = wire.DeleteSeries([wire.Selector(regex="go.*")])
+    assert asyncio.run(actor.delete_series(delete)) == {"counters": 1, "series": 0}
+    assert asyncio.run(actor.delete_series(delete)) == {"counters": 0, "series": 0}
+    actor._log.close()
+    assert MetricsActor(db)._counts == {"kept": 3}
