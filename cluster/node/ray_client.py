@@ -8,8 +8,12 @@ Retry rules, per failed attempt of a Ray call:
 - `ActorDiedError`, a lost get-or-create race (`ValueError`), any other Ray system error: drop
   the handle and get-or-create again.
 - An exception raised by the actor's own code: not retried, it would fail again.
-Each attempt waits at most `call_timeout` (short: see the setting). Backoff doubles from 50 ms
-to 1 s (tenacity); past `store_deadline` the caller gets `StoreUnavailable`.
+Each attempt of a batch waits at most `call_timeout` (short: see the setting). Backoff doubles
+from 50 ms to 1 s (tenacity); past `store_deadline` the caller gets `StoreUnavailable`.
+
+A read is one call awaited until `store_deadline`, never resubmitted on a timeout: Ray does not
+cancel a call, so a resubmitted slow read would run again beside the first and hold the one
+actor (and every write) for that much longer. Identical reads in flight on a node share one call.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from typing import Any
 
 import ray
@@ -86,6 +91,10 @@ def _retried(error: BaseException) -> bool:
     )
 
 
+def _retried_unless_timeout(error: BaseException) -> bool:
+    return _retried(error) and not isinstance(error, TimeoutError)
+
+
 class RayStoreClient:
     """Holds at most one actor handle (one get-or-create at a time) and the direct link."""
 
@@ -95,6 +104,7 @@ class RayStoreClient:
         self._resolving = asyncio.Lock()
         self._actor_class: Any = None
         self._link = DirectLink(self._endpoint, self._apply_by_ray, self.attempt_timeout)
+        self._reads: dict[tuple[type, bytes], asyncio.Future[Any]] = {}
 
     async def start(self) -> None:
         connect_ray(self._settings)
@@ -122,7 +132,16 @@ class RayStoreClient:
         return answer
 
     async def read(self, query: wire.Read) -> Any:
-        return await self._call("read", query)
+        key = (type(query), wire.encode(query))  # list fields make the structs unhashable
+        shared = self._reads.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(
+                self._call("read", query, timeout=self._settings.store_deadline, resubmit=False)
+            )
+            self._reads[key] = shared
+            shared.add_done_callback(lambda _: self._reads.pop(key, None))
+        # Shielded: one reader going away (its client hung up) does not cancel the others'.
+        return await asyncio.shield(shared)
 
     async def delete_series(self, request: wire.DeleteSeries) -> dict[str, int]:
         return await self._call("delete_series", request)  # a repeat deletes nothing more
@@ -139,13 +158,18 @@ class RayStoreClient:
     async def _endpoint(self) -> tuple[str, int, str]:
         return await self._call("endpoint")
 
-    async def _call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
-        """Call `method` on the actor under the retry rules above."""
+    async def _call(
+        self, method: str, *args: Any, timeout: float | None = None, resubmit: bool = True
+    ) -> Any:
+        """Call `method` on the actor under the retry rules above; `resubmit=False`: a timed
+        out attempt is not retried (reads)."""
         settings = self._settings
+        deadline = time.monotonic() + settings.store_deadline
+        retried = _retried if resubmit else _retried_unless_timeout
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_before_delay(settings.store_deadline),
             wait=_BACKOFF,
-            retry=tenacity.retry_if_exception(_retried),
+            retry=tenacity.retry_if_exception(retried),
             before_sleep=lambda state: log.log(
                 _level(state.outcome.exception()),
                 "store call %s failed (%r); retrying",
@@ -154,18 +178,23 @@ class RayStoreClient:
             ),
         )
         try:
-            return await retrying(self._attempt, method, args, timeout or settings.call_timeout)
-        except tenacity.RetryError as exc:
+            return await retrying(
+                self._attempt, method, args, timeout or settings.call_timeout, deadline
+            )
+        except (tenacity.RetryError, TimeoutError) as exc:
+            last = exc.last_attempt.exception() if isinstance(exc, tenacity.RetryError) else exc
             raise StoreUnavailable(
                 f"the counter store did not answer within {settings.store_deadline:g} s "
-                f"({_last_line(exc.last_attempt.exception())}); the request was applied fully "
-                "or not at all"
+                f"({_last_line(last)}); the request was applied fully or not at all"
             ) from None
 
-    async def _attempt(self, method: str, args: tuple[Any, ...], timeout: float) -> Any:
+    async def _attempt(
+        self, method: str, args: tuple[Any, ...], timeout: float, deadline: float
+    ) -> Any:
         try:
             handle = await self._resolve()
-            return await asyncio.wait_for(getattr(handle, method).remote(*args), timeout)
+            left = max(0.05, deadline - time.monotonic())  # no attempt outlives the deadline
+            return await asyncio.wait_for(getattr(handle, method).remote(*args), min(timeout, left))
         except RayTaskError as exc:  # the actor's own answer, e.g. NotFound: not retried
             if isinstance(exc.cause, ClusterError):
                 raise exc.cause from None

@@ -86,3 +86,48 @@ def test_past_deadline_caller_gets_store_unavailable():
     client, _ = client_with([handle], deadline=0.3)
     with pytest.raises(StoreUnavailable, match="fully or not at all"):
         asyncio.run(client._call("apply", ("n", 1), []))
+
+
+class SlowRead:
+    """A read that takes `seconds` (longer than one batch attempt may), counting its calls."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.calls = []
+
+    def remote(self, *args):
+        self.calls.append(args)
+
+        async def run():
+            await asyncio.sleep(self.seconds)
+            return {"answer": len(self.calls)}
+
+        return run()
+
+
+def test_a_slow_read_is_one_call_awaited_past_the_attempt_timeout():
+    from cluster.common import wire
+
+    handle = FakeHandle([])
+    handle.read = SlowRead(1.5)  # call_timeout is 1.0
+    client, _ = client_with([handle])
+
+    async def scenario():
+        same = [client.read(wire.HourlyTotals(per_user=True)) for _ in range(3)]
+        other = client.read(wire.CounterValues(["a"]))
+        return await asyncio.gather(*same, other)
+
+    answers = asyncio.run(scenario())
+    assert answers[:3] == [answers[0]] * 3
+    assert len(handle.read.calls) == 2  # the three identical reads shared one call
+
+
+def test_a_read_past_the_deadline_is_not_resubmitted():
+    from cluster.common import wire
+
+    handle = FakeHandle([])
+    handle.read = SlowRead(5.0)
+    client, _ = client_with([handle], deadline=0.4)
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(client.read(wire.SeriesNames()))
+    assert len(handle.read.calls) == 1
