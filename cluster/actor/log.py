@@ -61,7 +61,7 @@ class LogError(Exception):
 class Recovered:
     counts: dict[str, int]
     applied: dict[BatchId, float]
-    idempotency: dict[str, tuple[bytes, dict[str, int], float]]  # key -> digest, answer, at
+    idempotency: dict[str, tuple[bytes, bytes, float]]  # key -> digest, answer (JSON), at
     epoch: int
     replayed: set[str]  # labels changed in the log since the last snapshot
     log_rows: int
@@ -103,7 +103,7 @@ class DurableLog:
                 log_rows += 1
             applied = {BatchId(n, seq): at for n, seq, at in db.execute("SELECT * FROM applied")}
             idempotency = {
-                key: (digest, orjson.loads(answer), at)
+                key: (digest, answer, at)
                 for key, digest, answer, at in db.execute(
                     "SELECT * FROM idempotency WHERE at >= ? ORDER BY at", (keys_since,)
                 )
@@ -124,7 +124,7 @@ class DurableLog:
         self,
         batch_id: BatchId,
         changes: dict[str, int],
-        answers: dict[str, tuple[bytes, dict[str, int]]],
+        answers: dict[str, tuple[bytes, bytes]],
         now: float,
         records: list[Record] | None = None,
     ) -> None:
@@ -140,7 +140,7 @@ class DurableLog:
             db.execute("INSERT INTO applied VALUES (?, ?, ?)", (batch_id.node, batch_id.seq, now))
             db.executemany(
                 "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?)",
-                [(k, digest, orjson.dumps(ans), now) for k, (digest, ans) in answers.items()],
+                [(k, digest, answer, now) for k, (digest, answer) in answers.items()],
             )
             db.execute("COMMIT")
         except Exception as exc:

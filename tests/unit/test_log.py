@@ -21,21 +21,21 @@ def test_commit_then_load_replays_log_over_snapshot(tmp_path):
     assert storage.load().epoch == 1
     storage.commit(B("n", 1), {"a": 1, "b": 1}, {}, now=100.0)
     storage.snapshot({"a": 1, "b": 1})
-    storage.commit(B("n", 2), {"a": 5}, {"k": (b"digest", {"a": 5})}, now=101.0)
+    storage.commit(B("n", 2), {"a": 5}, {"k": (b"digest", b'{"a":5}')}, now=101.0)
     storage.close()
     recovered = DurableLog(path).load()
     assert recovered.counts == {"a": 5, "b": 1}
     assert recovered.replayed == {"a"} and recovered.log_rows == 1
     assert set(recovered.applied) == {B("n", 1), B("n", 2)}
-    assert recovered.idempotency["k"] == (b"digest", {"a": 5}, 101.0)
+    assert recovered.idempotency["k"] == (b"digest", b'{"a":5}', 101.0)
     assert recovered.epoch == 2
 
 
 def test_forget_deletes_by_name_and_load_skips_expired_keys(tmp_path):
     storage = DurableLog(tmp_path / "s.sqlite3")
-    storage.commit(B("n", 1), {"a": 1}, {"old": (b"d1", {})}, now=10.0)
-    storage.commit(B("n", 2), {"a": 2}, {"new": (b"d2", {})}, now=20.0)
-    storage.commit(B("n", 3), {"a": 3}, {"newer": (b"d3", {})}, now=30.0)
+    storage.commit(B("n", 1), {"a": 1}, {"old": (b"d1", b"{}")}, now=10.0)
+    storage.commit(B("n", 2), {"a": 2}, {"new": (b"d2", b"{}")}, now=20.0)
+    storage.commit(B("n", 3), {"a": 3}, {"newer": (b"d3", b"{}")}, now=30.0)
     storage.forget([B("n", 1)], ["new"])
     recovered = storage.load(keys_since=15.0)
     assert list(recovered.applied) == [B("n", 2), B("n", 3)]
