@@ -27,6 +27,7 @@ from cluster.common.errors import (
     NotFound,
     Overloaded,
     StoreUnavailable,
+    TooLarge,
 )
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 # Looked up along the exception's MRO, so a subclass inherits its base's status.
 _STATUS: dict[type[ClusterError], tuple[int, str]] = {
     InvalidInput: (400, "Invalid Request"),
+    TooLarge: (413, "Payload Too Large"),
     NotFound: (404, "not found"),
     LimitReached: (409, "Limit Reached"),
     KeyReused: (422, "Idempotency Key Reused"),

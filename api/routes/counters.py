@@ -8,6 +8,7 @@ api/errors.py, which is installed on the whole app."""
 
 from __future__ import annotations
 
+import msgspec
 from fastapi import APIRouter
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from api.errors import describe_validation
 from api.responses import JSONResponse
 from api.schemas import BatchIn, IncrementIn
 from cluster.common import wire
-from cluster.common.errors import InvalidInput, NotFound
+from cluster.common.errors import InvalidInput, NotFound, TooLarge
 
 NDJSON = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 
@@ -42,13 +43,15 @@ async def increment_batch(request: Request) -> Response:
     state = request.app.state
     settings = state.settings
     raw = await read_body(request, settings.max_batch_body_bytes, also=NDJSON)
-    if media_type(request) in NDJSON:
-        items = _ndjson_items(raw)
-    else:
-        items = BatchIn.model_validate_json(raw).items
-    if len(items) > settings.max_batch_items:
-        raise InvalidInput(
-            f"{len(items)} items exceed the limit of {settings.max_batch_items}; split the batch"
+    ndjson = media_type(request) in NDJSON
+    # Refused before validation when the counts pass the caps: validating costs the node's
+    # event loop ~0.3 us a label, counting ~1 ms a MiB.
+    _check_counts(raw, ndjson, settings.max_batch_items, settings.max_request_labels)
+    items = _ndjson_items(raw) if ndjson else BatchIn.model_validate_json(raw).items
+    labels = sum(len(item.labels) for item in items)
+    if len(items) > settings.max_batch_items or labels > settings.max_request_labels:
+        raise TooLarge(
+            _too_many(len(items), settings.max_batch_items, labels, settings.max_request_labels)
         )
     increments = [wire.Increment(item.labels, item.increment) for item in items]
     return JSONResponse(await state.node.submit(wire.Request(increments, idempotency_key(request))))
@@ -58,6 +61,60 @@ WRITE_ROUTES = [
     Route("/metrics", increment, methods=["POST"]),
     Route("/metrics/batch", increment_batch, methods=["POST"]),
 ]
+
+
+class _Items(msgspec.Struct):
+    items: list[msgspec.Raw] = []  # each item kept as its bytes: counted, not decoded
+
+
+class _Labels(msgspec.Struct):
+    labels: list[str] = []
+
+
+class _Batch(msgspec.Struct):
+    items: list[_Labels] = []
+
+
+_items = msgspec.json.Decoder(_Items).decode
+_batch = msgspec.json.Decoder(_Batch).decode
+_line = msgspec.json.Decoder(_Labels).decode
+
+
+def _check_counts(raw: bytes, ndjson: bool, max_items: int, max_labels: int) -> None:
+    """413 when the body holds more items or labels than the caps, counted without validating.
+    Bounds that escapes cannot lower: every item is an object (an opening brace) and every
+    label a JSON string (two quotes). Only a body over a bound is decoded, loosely, to count
+    exactly: its items first (~3 ms a MiB), then, with few enough items, its labels (~25 ms a
+    MiB). A body that does not decode is refused with the decoder's message, so no oversized
+    body reaches the slower validation."""
+    items_bound = raw.count(b"{") - (0 if ndjson else 1)
+    labels_bound = raw.count(b'"') // 2
+    if items_bound <= max_items and labels_bound <= max_labels:
+        return
+    try:
+        if ndjson:
+            lines = [line for line in raw.split(b"\n") if line.strip()]
+            if len(lines) > max_items:
+                raise TooLarge(_too_many(len(lines), max_items, None, max_labels))
+            labels = sum(len(_line(line).labels) for line in lines)
+            items = len(lines)
+        else:
+            items = len(_items(raw).items)
+            if items > max_items:
+                raise TooLarge(_too_many(items, max_items, None, max_labels))
+            labels = sum(len(item.labels) for item in _batch(raw).items)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"the body is not a batch of items: {exc}") from None
+    if labels > max_labels:
+        raise TooLarge(_too_many(items, max_items, labels, max_labels))
+
+
+def _too_many(items: int, max_items: int, labels: int | None, max_labels: int) -> str:
+    held = f"{items} items" if labels is None else f"{items} items and {labels} labels"
+    return (
+        f"the batch holds {held}; the limits are {max_items} items and {max_labels} labels "
+        "a request; split the batch"
+    )
 
 
 def _ndjson_items(raw: bytes) -> list[IncrementIn]:

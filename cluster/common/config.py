@@ -177,8 +177,11 @@ class Settings(BaseSettings):
 
     # Input limits: over them a request gets a 4xx and nothing changes.
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
-    max_batch_body_bytes: int = Field(default=32 << 20, ge=1024)  # POST /metrics/batch
+    # POST /metrics/batch: at most this many items and labels in all (a label listed twice
+    # counts twice). The body limit follows from them: 100k labels of ~40 bytes each.
+    max_batch_body_bytes: int = Field(default=4 << 20, ge=1024)
     max_batch_items: int = Field(default=10_000, ge=1)
+    max_request_labels: int = Field(default=100_000, ge=1)
     max_counters: int = Field(default=1_000_000, ge=1)
 
     # How batches reach the actor: "direct", a TCP connection from each node to the actor's

@@ -27,6 +27,10 @@ class TooLate(InvalidInput):
     default_code = "late_integer"
 
 
+class TooLarge(InvalidInput):
+    """The request holds more than a cap allows (items, labels); split it."""
+
+
 class NotFound(ClusterError):
     """The thing asked for does not exist."""
 

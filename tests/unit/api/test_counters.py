@@ -3,6 +3,7 @@ answers, all-or-nothing batches, Idempotency-Key, and bad input, over an in-proc
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -180,8 +181,35 @@ def test_batch_is_all_or_nothing(client, content, content_type, status, where):
 def test_batch_over_item_limit_is_refused(client):
     items = [{"labels": ["many"], "increment": 1}] * 10_001
     r = client.post("/metrics/batch", json={"items": items})
-    assert r.status_code == 400 and "10000" in r.json()["detail"]
+    assert r.status_code == 413 and "10000 items" in r.json()["detail"]
     assert counters(client) == {}
+
+
+NDJSON_TYPE = {"Content-Type": "application/x-ndjson"}
+
+
+def test_batch_over_the_label_cap_is_refused_before_it_is_validated(make_client):
+    client = make_client({"max_request_labels": 50})
+    items = [{"labels": [f"l{i}-{j}" for j in range(10)], "increment": 1} for i in range(6)]
+    r = client.post("/metrics/batch", json={"items": items})
+    assert r.status_code == 413, r.text
+    assert "60 labels" in r.json()["detail"] and "50 labels" in r.json()["detail"]
+    # Counted before validation: an invalid item in an oversized body still gets the 413.
+    items[0]["increment"] = "x"
+    assert client.post("/metrics/batch", json={"items": items}).status_code == 413
+    items[0]["increment"] = 1
+    lines = b"\n".join(orjson.dumps(item) for item in items)
+    r = client.post("/metrics/batch", content=lines, headers=NDJSON_TYPE)
+    assert r.status_code == 413 and "50 labels" in r.json()["detail"], r.text
+    assert counters(client) == {}
+
+
+def test_labels_full_of_quotes_are_counted_exactly_not_by_the_bound(make_client):
+    client = make_client({"max_request_labels": 10})
+    quoted = [f'q"{i}"' for i in range(10)]  # 10 labels, 50 quote characters
+    r = client.post("/metrics/batch", json={"items": [{"labels": quoted, "increment": 1}]})
+    assert r.status_code == 200, r.text
+    assert counters(client) == dict.fromkeys(quoted, 1)
 
 
 def test_new_label_past_max_counters_is_a_409_and_changes_nothing(make_client):
