@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from cluster.common import wire
+from cluster.common.channel import Channel, open_handshake
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +28,17 @@ Fallback = Callable[[wire.Batch], Awaitable[wire.BatchAnswer]]
 class _Connection:
     """One connection and the batches waiting on it: when it breaks, exactly those fail."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.writer = channel.writer
         self.waiting: dict[int, asyncio.Future[wire.BatchAnswer]] = {}
-        self.reading = asyncio.create_task(self._read(reader))
+        self.reading = asyncio.create_task(self._read())
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
+    async def _read(self) -> None:
         error: Exception = ConnectionError("the direct path was closed")
         try:
             while True:
-                reply = wire.decode_reply(await wire.read_frame(reader))
+                reply = wire.decode_reply(await self.channel.receive())
                 future = self.waiting.get(reply.id)
                 if future is not None and not future.done():
                     future.set_result(reply.answer)
@@ -88,7 +90,7 @@ class DirectLink:
         future = asyncio.get_running_loop().create_future()
         connection.waiting[request_id] = future
         try:
-            connection.writer.write(wire.frame(wire.encode(wire.Envelope(request_id, batch))))
+            connection.channel.send(wire.encode(wire.Envelope(request_id, batch)))
             await connection.writer.drain()
             return await future
         finally:
@@ -99,8 +101,12 @@ class DirectLink:
             if self._connection is None or not self._connection.alive:
                 host, port, secret = await self._endpoint()
                 reader, writer = await asyncio.open_connection(host, port)
-                writer.write(wire.frame(secret.encode()))
-                self._connection = _Connection(reader, writer)
+                try:
+                    channel = await open_handshake(reader, writer, secret.encode())
+                except BaseException:
+                    writer.close()
+                    raise
+                self._connection = _Connection(channel)
             return self._connection
 
     def close(self) -> None:
