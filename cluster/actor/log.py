@@ -27,6 +27,7 @@ This module is pure: no Ray, no asyncio; the actor calls it.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,11 +77,23 @@ class DurableLog:
     _db: sqlite3.Connection = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Counters and stored answers are for this user only; SQLite gives its -wal and -shm
+        # files the database file's mode.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.chmod(self.path, 0o600)
+        except OSError as exc:
+            raise LogError(f"{self.path}: cannot create the log: {exc}") from exc
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            (mode,) = self._db.execute("PRAGMA journal_mode=WAL").fetchone()
+            if mode.lower() != "wal":  # e.g. a file system without shared memory
+                raise LogError(
+                    f"{self.path}: SQLite refused WAL mode (got {mode!r}); put the data dir on "
+                    "a local file system"
+                )
             sync = "FULL" if self.durability == "fsync" else "NORMAL"
             self._db.execute(f"PRAGMA synchronous={sync}")
             self._db.executescript(_SCHEMA)

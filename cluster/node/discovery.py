@@ -1,6 +1,10 @@
 """Peer discovery: every `interval` seconds, probe each configured peer's /health and keep a
 membership table. A peer is "down" from its first failed probe until a probe succeeds again, so
-a killed node shows as down within one interval plus the probe timeout."""
+a killed node shows as down within one interval plus the probe timeout.
+
+Until every peer has answered once, and for at most `WARMUP` seconds, peers are probed every
+`FAST` seconds: nodes of a cluster start together, and a node's first view must not keep a peer
+"down" for a whole interval just because it probed before the peer listened."""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ from typing import Any
 import httpx
 
 from cluster.common.config import NodeSpec
+
+FAST = 0.1
+WARMUP = 30.0
 
 
 @dataclass
@@ -42,10 +49,13 @@ class Discovery:
 
     async def run(self) -> None:
         """Probe forever; cancel the task to stop, then `close()`."""
+        warm_until = time.monotonic() + WARMUP
         while True:
             started = time.monotonic()
             await self.probe_all()
-            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
+            unseen = any(p.last_seen is None for p in self._peers.values())
+            interval = FAST if unseen and started < warm_until else self._interval
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def close(self) -> None:
         await self._client.aclose()

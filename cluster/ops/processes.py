@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -70,9 +71,27 @@ class StateFile:
 
 def ray_temp_dir(run_dir: Path) -> Path:
     """Ray's temp dir. Short and fixed per run dir: Ray's unix socket paths inside it must stay
-    under 107 bytes, which a deep data dir would exceed. `run/ray` links to it."""
+    under 107 bytes, which a deep data dir would exceed. `run/ray` links to it. It lies in a
+    parent of our own (`private_dir`), so another local user cannot create it first."""
     digest = hashlib.sha1(str(run_dir).encode()).hexdigest()[:10]
-    return Path("/tmp") / f"mc-ray-{digest}"
+    return Path("/tmp") / f"mc-{os.getuid()}" / f"ray-{digest}"
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` mode 0700 if missing, and check that it is ours: a real directory (not a
+    symlink), owned by this user, closed to group and others. Raises RuntimeError otherwise."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+    except OSError as exc:
+        raise RuntimeError(f"{path}: cannot create a private directory: {exc}") from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise RuntimeError(f"{path} is not a directory (a symlink?); remove it and start again")
+    if info.st_uid != os.getuid():
+        raise RuntimeError(f"{path} belongs to uid {info.st_uid}, not to us; remove it first")
+    if info.st_mode & 0o077:
+        path.chmod(0o700)  # ours, merely too open (made by an older version): close it
+    return path
 
 
 def token(run_dir: Path) -> str:

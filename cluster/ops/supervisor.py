@@ -191,7 +191,16 @@ def _load() -> Settings:
     except (ValidationError, ValueError) as exc:
         typer.echo(f"bad configuration: {exc}", err=True)
         raise typer.Exit(1) from None
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    # Counters, stored answers, logs and the Ray token: for this user only. Every process we
+    # start (the head, the actor, the nodes) inherits the mask.
+    os.umask(0o077)
+    try:
+        P.private_dir(settings.data_dir.resolve())
+        P.private_dir(settings.run_dir)
+        P.private_dir(P.ray_temp_dir(settings.run_dir).parent)
+    except RuntimeError as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(1) from None
     return settings
 
 
@@ -254,9 +263,26 @@ def _unhealthy(settings: Settings) -> list[str]:
     return bad
 
 
+def _disagreeing(settings: Settings) -> list[str]:
+    """Nodes whose /cluster does not yet see every peer up (all of them answer /health)."""
+    bad = []
+    for node in settings.nodes:
+        try:
+            peers = httpx.get(f"{node.url}/cluster", timeout=5.0).json()["peers"]
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            bad.append(f"{node.name}: {type(exc).__name__}")
+            continue
+        if any(p["status"] != "up" for p in peers):
+            bad.append(
+                f"{node.name} sees {', '.join(p['name'] + ' ' + p['status'] for p in peers)}"
+            )
+    return bad
+
+
 @app.command()
 def start() -> None:
-    """Start in the background; return once every node answers GET /health."""
+    """Start in the background; return once every node answers GET /health and sees every
+    peer up in GET /cluster."""
     settings = _load()
     _prepare(settings)
     log = settings.run_dir / "supervisor.log"
@@ -264,7 +290,7 @@ def start() -> None:
     typer.echo(f"starting (supervisor pid {sup.pid}, logs in {settings.run_dir})")
     deadline = time.monotonic() + settings.start_timeout
     while True:
-        bad = _unhealthy(settings)
+        bad = _unhealthy(settings) or _disagreeing(settings)
         if not bad:
             break
         if sup.poll() is not None or time.monotonic() > deadline:

@@ -4,6 +4,7 @@ keep succeeding, and nothing is logged as a warning when nothing is wrong."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import httpx
 import pytest
@@ -33,6 +34,13 @@ async def _post_all(cluster: LocalCluster, bodies: list[tuple[int, dict, dict]])
                 for node, body, headers in bodies
             )
         )
+
+
+def test_right_after_start_every_node_sees_every_peer_up(fresh: LocalCluster):
+    # No polling: `start` returned, so the views must already be true.
+    for node in range(3):
+        peers = fresh.get(node, "/cluster").json()["peers"]
+        assert {p["name"]: p["status"] for p in peers} == dict.fromkeys(fresh.names, "up")
 
 
 def test_first_requests_on_every_node_log_no_warning(fresh: LocalCluster):
@@ -74,6 +82,18 @@ def test_idempotency_keys_past_the_bound_get_429_and_unkeyed_requests_go_on(fres
     assert plain.status_code == 200
     held = fresh.get(0, "/health").json()["actor"]["idempotency_keys"]
     assert held["held"] <= held["max"] == 20
+
+
+def test_state_files_are_private(fresh: LocalCluster):
+    fresh.post(0, ["private"], 1).raise_for_status()  # the actor and its log exist
+    data = fresh.data_dir
+    private = [data, data / "run", data / "counters.sqlite3", data / "counters.sqlite3-wal"]
+    private += list((data / "run").glob("*.log"))
+    ray_parent = (data / "run" / "ray").resolve().parent
+    private.append(ray_parent)
+    modes = {str(path): oct(path.stat().st_mode & 0o777) for path in private}
+    assert all(int(mode, 8) & 0o077 == 0 for mode in modes.values()), modes
+    assert ray_parent.stat().st_uid == os.getuid()
 
 
 def fresh_post(cluster: LocalCluster, key: str) -> httpx.Response:
