@@ -116,6 +116,13 @@ class SeriesBuffer:
     def names(self) -> list[str]:
         return sorted(self._series)
 
+    def delete(self, names: set[str]) -> int:
+        """Forget these series wholly (the admin's delete); how many there were."""
+        gone = names & self._series.keys()
+        for name in gone:
+            del self._series[name]
+        return len(gone)
+
     def raw(self, name: str) -> list[tuple[float, float]]:
         return list(self._get(name).raw)
 

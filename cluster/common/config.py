@@ -80,7 +80,8 @@ class BufferSettings(BaseModel):
     # Seconds each rollup resolution keeps, counted from a series' newest sample; 0: forever.
     minute_retention: float = Field(default=7 * 86400.0, ge=0)
     hour_retention: float = Field(default=90 * 86400.0, ge=0)
-    day_retention: float = Field(default=0.0, ge=0)
+    # Ten years: a sample dated 1970 must not open a bucket kept for ever.
+    day_retention: float = Field(default=3650 * 86400.0, ge=0)
     max_series: int = Field(default=1000, ge=1)
     max_host_rows: int = Field(default=100_000, ge=1)
     max_users: int = Field(default=1_000_000, ge=1)

@@ -155,3 +155,21 @@ def test_deleted_counters_stay_deleted_after_a_restart_whatever_the_log_held(db)
     assert asyncio.run(actor.delete_series(delete)) == {"counters": 0, "series": 0}
     actor._log.close()
     assert MetricsActor(db)._counts == {"kept": 3}
+
+
+def test_delete_series_removes_metric_series_durably_and_their_limit_room(db):
+    actor = MetricsActor(db, record_limits={"max_series": 2})
+    samples = [wire.Sample("tmp_cpu", 1_700_000_000.0, 1.0), wire.Sample("keep", 1_700_000_000, 2)]
+    request = wire.Request([], None, samples)
+    assert outcome(actor.apply_now(wire.Batch(wire.BatchId("n", 1), {}, [request]))) == (
+        wire.Applied({})
+    )
+    third = wire.Request([], None, [wire.Sample("other", 1_700_000_000.0, 3.0)])
+    full = outcome(actor.apply_now(wire.Batch(wire.BatchId("n", 2), {}, [third])))
+    assert isinstance(full, wire.Refused)
+    delete = wire.DeleteSeries([wire.Selector(name="tmp_cpu")])
+    assert asyncio.run(actor.delete_series(delete)) == {"counters": 0, "series": 1}
+    again = outcome(actor.apply_now(wire.Batch(wire.BatchId("n", 3), {}, [third])))
+    assert again == wire.Applied({})  # the deleted series' room is free again
+    actor._log.close()
+    assert MetricsActor(db)._records.series.names() == ["keep", "other"]
