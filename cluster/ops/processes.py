@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from cluster.common.config import Settings
+from cluster.common.config import NAMESPACE, Settings
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,35 @@ def head_command(settings: Settings) -> list[str]:
         "--disable-usage-stats",
         f"--num-cpus={settings.ray.num_cpus}",
     ]  # fmt: skip
+
+
+# A driver that joins and leaves: what every node does first, so the truest probe of a head.
+_JOIN = """
+import sys, ray
+ray.init(address=sys.argv[1], namespace=sys.argv[2], logging_level="ERROR", log_to_driver=False)
+ray.shutdown()
+"""
+
+
+def join_probe(settings: Settings, env: dict[str, str], timeout: float) -> str | None:
+    """None when a Ray driver can join our head within `timeout`, else why not. A head can
+    listen on its port and still not take drivers (seen about once in a dozen starts)."""
+    argv = [sys.executable, "-c", _JOIN, settings.ray.address, NAMESPACE]
+    try:
+        done = subprocess.run(
+            argv,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired:
+        return f"a driver could not join within {timeout:g} s"
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return f"a driver failed to join: {lines[-1] if lines else done.returncode}"
+    return None
 
 
 def node_command() -> list[str]:

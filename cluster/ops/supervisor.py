@@ -61,6 +61,9 @@ class Child:
         return P.Recorded.of(self.proc.pid) if self.proc and self.proc.poll() is None else None
 
 
+_JOIN_TIMEOUT = 30.0  # seconds a probe driver has to join the head
+
+
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -119,14 +122,29 @@ class Supervisor:
             self.shutdown()
 
     def start_head(self) -> None:
-        self.head.start()
-        self.save()
+        """Start the head and return once a driver can join it; a head that listens but takes
+        no driver is stopped and started again, with the restart backoff."""
         deadline = time.monotonic() + self.settings.start_timeout
-        while not P.port_in_use(self.settings.ray.host, self.settings.ray.port):
-            if self.head.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Ray head did not start:\n{P.tail(self.head.log)}")
-            if self.stopping.wait(0.1):
+        delay = self.settings.restart_backoff
+        while True:
+            self.head.start()
+            self.save()
+            while not P.port_in_use(self.settings.ray.host, self.settings.ray.port):
+                if self.head.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Ray head did not start:\n{P.tail(self.head.log)}")
+                if self.stopping.wait(0.1):
+                    return
+            left = deadline - time.monotonic()
+            why = P.join_probe(self.settings, self.head.env, min(_JOIN_TIMEOUT, max(left, 1.0)))
+            if why is None:
+                break
+            if time.monotonic() + delay > deadline:
+                raise RuntimeError(f"Ray head cannot be joined ({why}):\n{P.tail(self.head.log)}")
+            say(f"Ray head listens but {why}; restarting it in {delay:g} s")
+            self._stop_child(self.head)
+            if self.stopping.wait(delay):
                 return
+            delay = min(delay * 2, self.settings.restart_backoff_max)
         say(f"Ray head up at {self.settings.ray.address} (pid {self.head.proc.pid})")
 
     def watch(self) -> None:

@@ -1,0 +1,49 @@
+"""The supervisor restarts a Ray head that listens but takes no driver, with backoff."""
+
+import pytest
+
+from cluster.ops import processes as P
+from cluster.ops import supervisor as S
+from tests.unit.api.conftest import unit_settings
+
+
+class FakeProc:
+    pid = 4242
+
+    def poll(self):
+        return None
+
+
+@pytest.fixture
+def supervisor(monkeypatch, tmp_path):
+    settings = unit_settings(monkeypatch, tmp_path, restart_backoff=0.01, start_timeout=30)
+    settings.run_dir.mkdir(parents=True)
+    sup = S.Supervisor(settings)
+    events = []
+
+    def start(child):
+        events.append(("start", child.name))
+        child.proc = FakeProc()
+
+    monkeypatch.setattr(S.Child, "start", start)
+    monkeypatch.setattr(S.Supervisor, "save", lambda *_: None)
+    monkeypatch.setattr(S.Supervisor, "_stop_child", lambda _, c: events.append(("stop", c.name)))
+    monkeypatch.setattr(P, "port_in_use", lambda *_: True)
+    return sup, events
+
+
+def test_a_head_that_cannot_be_joined_is_restarted_until_it_can(supervisor, monkeypatch):
+    sup, events = supervisor
+    answers = iter(["a driver could not join within 30 s", "a driver failed to join: x", None])
+    monkeypatch.setattr(P, "join_probe", lambda *_: next(answers))
+    sup.start_head()
+    head = S.HEAD
+    assert events == [("start", head), ("stop", head)] * 2 + [("start", head)]
+
+
+def test_a_head_never_joinable_fails_the_start_with_the_reason(supervisor, monkeypatch):
+    sup, _ = supervisor
+    sup.settings = sup.settings.model_copy(update={"start_timeout": 0.2})
+    monkeypatch.setattr(P, "join_probe", lambda *_: "no driver joined")
+    with pytest.raises(RuntimeError, match="cannot be joined .no driver joined"):
+        sup.start_head()
