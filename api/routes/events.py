@@ -46,17 +46,18 @@ async def distinct_users(metric: str, node: NodeDep, day: str | None = None) -> 
 
 @router.get("/metrics/hourly_logs/total")
 @router.get("/metrics/hourly_logs/total/", include_in_schema=False)
-async def hourly_total(node: NodeDep) -> list[dict[str, Any]]:
+async def hourly_total(node: NodeDep) -> Response:
     """Per metric over the last hour: `[{"_id": metric, "average", "count", "maximum",
     "minimum"}]`, where count is the number of events and the others are over their counts."""
-    return await node.read(wire.HourlyTotals())
+    return Response(await node.read(wire.HourlyTotals()), media_type="application/json")
 
 
 @router.get("/metrics/hourly_logs/per_user")
 @router.get("/metrics/hourly_logs/per_user/", include_in_schema=False)
-async def hourly_per_user(node: NodeDep) -> list[dict[str, Any]]:
+async def hourly_per_user(node: NodeDep) -> Response:
     """As /metrics/hourly_logs/total, per user and metric: `"_id": {"metric", "username"}`."""
-    return await node.read(wire.HourlyTotals(per_user=True))
+    answer = await node.read(wire.HourlyTotals(per_user=True))
+    return Response(answer, media_type="application/json")
 
 
 @router.get("/v1/users/{username}")

@@ -236,7 +236,7 @@ class DistinctUsers(Read, frozen=True):
 
 
 class HourlyTotals(Read, frozen=True):
-    answer = "list[dict]: last-hour statistics per metric"
+    answer = "bytes: last-hour statistics per metric (or user), a JSON array"
     per_user: bool = False
 
 

@@ -173,3 +173,35 @@ def test_delete_series_removes_metric_series_durably_and_their_limit_room(db):
     assert again == wire.Applied({})  # the deleted series' room is free again
     actor._log.close()
     assert MetricsActor(db)._records.series.names() == ["keep", "other"]
+
+
+def test_a_long_hourly_read_lets_batches_run_between_its_steps(db):
+    import orjson
+
+    actor = MetricsActor(db)
+    now = time.time()
+    for i in range(30_000):  # several steps of events.STEP
+        actor._records.events.add(f"user{i % 7000}", f"m{i % 3}", i % 5, now - 10)
+
+    async def scenario():
+        served = []
+
+        async def batches_meanwhile():
+            seq = 0
+            while True:
+                seq += 1
+                actor.apply_now(batch(seq, labels=("during",)))
+                served.append(seq)
+                await asyncio.sleep(0)
+
+        other = asyncio.create_task(batches_meanwhile())
+        await asyncio.sleep(0)
+        body = await actor.read(wire.HourlyTotals(per_user=True))
+        during = len(served)
+        other.cancel()
+        return body, during
+
+    body, during = asyncio.run(scenario())
+    assert during > 5, "no batch was applied while the read ran"
+    assert orjson.loads(body) == actor._records.events.hourly_per_user(now)
+    assert len(orjson.loads(body)) == 21_000
