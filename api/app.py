@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from api import errors, stats
+from api import errors, openapi, stats
 from api.responses import JSONResponse
 from api.routes import admin, cluster, counters, debug, events, hosts, integers, samples
 from cluster.common.config import Settings
@@ -39,6 +39,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    openapi.install(app)
     stats.install(app)
     app.router.routes.extend(counters.WRITE_ROUTES)
     for module in (counters, cluster, samples, hosts, events, integers, debug, admin):

@@ -89,7 +89,8 @@ def _list_of(model: type[BaseModel]) -> TypeAdapter[list[BaseModel]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def idempotency_key(request: Request) -> str | None:

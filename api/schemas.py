@@ -33,6 +33,13 @@ class IncrementIn(BaseModel):
     increment: int = Field(ge=0, le=MAX_VALUE)
 
 
+class ErrorOut(BaseModel):
+    """Every error of our own routes: a short name and what to fix."""
+
+    error: str
+    detail: str
+
+
 class BatchIn(BaseModel):
     """`POST /metrics/batch`: many increments, applied all together or not at all."""
 

@@ -39,7 +39,8 @@ def _authorize(request: Request, settings: Settings) -> None:
         raise HTTPException(403, "the admin token is wrong")
 
 
-@router.api_route("/api/v1/admin/tsdb/delete_series", methods=["POST", "PUT"], status_code=204)
+@router.post("/api/v1/admin/tsdb/delete_series", status_code=204)
+@router.put("/api/v1/admin/tsdb/delete_series", status_code=204, operation_id="delete_series_put")
 async def delete_series(
     request: Request,
     settings: SettingsDep,
