@@ -207,6 +207,11 @@ def stop_session(rec: Recorded, grace: float) -> None:
         while rec.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
     leftovers = session_members(rec.pid)
+    if rec.alive():
+        # A foreground supervisor (`./run.sh`) leads no session of its own: kill it by pid,
+        # or a hung one would outlive `stop`.
+        with contextlib.suppress(psutil.Error):
+            leftovers.append(psutil.Process(rec.pid))
     for proc in leftovers:
         with contextlib.suppress(psutil.Error):
             proc.kill()

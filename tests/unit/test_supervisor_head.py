@@ -47,3 +47,23 @@ def test_a_head_never_joinable_fails_the_start_with_the_reason(supervisor, monke
     monkeypatch.setattr(P, "join_probe", lambda *_: "no driver joined")
     with pytest.raises(RuntimeError, match="cannot be joined .no driver joined"):
         sup.start_head()
+
+
+def test_stop_kills_a_hung_process_that_leads_no_session():
+    import subprocess
+    import sys
+
+    hung = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(15, signal.SIG_IGN); "
+         "print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert hung.stdout.readline() == b"ready\n"  # SIGTERM is ignored from now on
+        recorded = P.Recorded.of(hung.pid)
+        P.stop_session(recorded, grace=0.3)
+        assert not recorded.alive()  # killed (and reaped by psutil) before stop returned
+    finally:
+        hung.kill()
+        hung.wait()
+        hung.stdout.close()
