@@ -283,6 +283,10 @@ class MetricsActor:
         )
 
     def _remember(self, key: str, held: _Key) -> None:
+        """Hold a key's answer, newest last (an expired one of the same name goes first)."""
+        old = self._keys.pop(key, None)
+        if old is not None:
+            self._key_bytes -= old.size
         self._keys[key] = held
         self._key_bytes += held.size
 
@@ -312,6 +316,8 @@ class MetricsActor:
             self._freeze_at = mono + _FREEZE_EVERY
         self._prune(mono)
         ids, keys = self._forget
+        # A key pruned and then used again for a new request names a new row: keep that one.
+        keys = [key for key in keys if key not in self._keys]
         if ids or keys:
             try:
                 self._log.forget(ids, keys)

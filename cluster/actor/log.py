@@ -82,7 +82,8 @@ class DurableLog:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-            os.chmod(self.path, 0o600)
+            for path in (self.path, *self.path.parent.glob(f"{self.path.name}-*")):
+                path.chmod(0o600)  # also what an older version left open (-wal, -shm)
         except OSError as exc:
             raise LogError(f"{self.path}: cannot create the log: {exc}") from exc
         try:

@@ -144,7 +144,9 @@ class RayStoreClient:
         return await asyncio.shield(shared)
 
     async def delete_series(self, request: wire.DeleteSeries) -> dict[str, int]:
-        return await self._call("delete_series", request)  # a repeat deletes nothing more
+        # Saving the buffers may take longer than a batch's attempt: one call, not resubmitted.
+        deadline = self._settings.store_deadline
+        return await self._call("delete_series", request, timeout=deadline, resubmit=False)
 
     def attempt_timeout(self, batch: wire.Batch) -> float:
         """How long one attempt at applying a batch may take: `call_timeout`, plus 1 s per

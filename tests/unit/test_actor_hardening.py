@@ -205,3 +205,19 @@ def test_a_long_hourly_read_lets_batches_run_between_its_steps(db):
     assert during > 5, "no batch was applied while the read ran"
     assert orjson.loads(body) == actor._records.events.hourly_per_user(now)
     assert len(orjson.loads(body)) == 21_000
+
+
+def test_a_key_reused_after_it_expired_keeps_its_new_answer_in_the_log(db):
+    actor = MetricsActor(db, idempotency_window=0.2)
+    actor.apply_now(batch(1, key="again"))
+
+    def reused():
+        done = outcome(actor.apply_now(batch(next(seq), labels=("b",), key="again")))
+        return isinstance(done, wire.Applied) and done.values == {"b": 1}
+
+    seq = iter(range(2, 10_000))
+    wait_for(reused, timeout=5, what="the expired key accepted for a new request")
+    actor.maintain()  # flushes what was pruned: the old key's name, now held again
+    rows = sqlite3.connect(db).execute("SELECT answer FROM idempotency WHERE key = 'again'")
+    assert [bytes(a) for (a,) in rows] == [b'{"b":1}']
+    assert actor.describe()["idempotency_keys"]["held"] == 1
