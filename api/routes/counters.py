@@ -46,7 +46,7 @@ async def increment_batch(request: Request) -> Response:
     ndjson = media_type(request) in NDJSON
     # Refused before validation when the counts pass the caps: validating costs the node's
     # event loop ~0.3 us a label, counting ~1 ms a MiB.
-    _check_counts(raw, ndjson, settings.max_batch_items, settings.max_request_labels)
+    check_counts(raw, ndjson, settings.max_batch_items, settings.max_request_labels)
     items = _ndjson_items(raw) if ndjson else BatchIn.model_validate_json(raw).items
     labels = sum(len(item.labels) for item in items)
     if len(items) > settings.max_batch_items or labels > settings.max_request_labels:
@@ -80,7 +80,7 @@ _batch = msgspec.json.Decoder(_Batch).decode
 _line = msgspec.json.Decoder(_Labels).decode
 
 
-def _check_counts(raw: bytes, ndjson: bool, max_items: int, max_labels: int) -> None:
+def check_counts(raw: bytes, ndjson: bool, max_items: int, max_labels: int) -> None:
     """413 when the body holds more items or labels than the caps, counted without validating.
     Bounds that escapes cannot lower: every item is an object (an opening brace) and every
     label a JSON string (two quotes). Only a body over a bound is decoded, loosely, to count

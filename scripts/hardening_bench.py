@@ -1,0 +1,164 @@
+"""Figures of the hardening work: what abuse costs now, measured, not asserted.
+
+  keys     memory held by N keyed requests of L labels (tracemalloc, one actor in-process)
+  caps     time to refuse (or accept) the largest batches, as the node's event loop spends it
+  hourly   a per-user hourly read over N last-hour events: its time and the longest pause
+           of the actor's event loop meanwhile (a 1 ms ticker running beside it)
+  start    time of `start` on a throwaway cluster, and whether every /cluster is true then
+
+Each prints a markdown table. The cluster `start` makes uses free ports and a temporary data
+dir and is stopped by pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from api.routes.counters import check_counts
+from api.schemas import BatchIn
+from cluster.actor import MetricsActor
+from cluster.common import wire
+from cluster.common.errors import InvalidInput, TooLarge
+from cluster.ops.local import LocalCluster
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def keys(
+    requests: Annotated[int, typer.Option(help="keyed requests")] = 10_000,
+    labels: Annotated[str, typer.Option(help="labels per request, comma-separated")] = "1,100",
+) -> None:
+    """Memory the actor holds for Idempotency-Keys."""
+    typer.echo("| keyed requests | labels each | held (tracemalloc) | accounted by the bound |")
+    typer.echo("|---|---|---|---|")
+    for count in (int(x) for x in labels.split(",")):
+        actor = MetricsActor(f"{tempfile.mkdtemp()}/c.sqlite3")
+        gc.collect()
+        tracemalloc.start()
+        for i in range(requests):
+            increments = [wire.Increment([f"l{j}" for j in range(count)], 1)]
+            batch = wire.Batch(wire.BatchId("n", i), {}, [wire.Request(increments, f"k{i}")])
+            actor.apply_now(batch)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        accounted = actor.describe()["idempotency_keys"]["bytes"]
+        typer.echo(
+            f"| {requests:,} | {count} | {held / 2**20:.1f} MiB | {accounted / 2**20:.1f} MiB |"
+        )
+
+
+@app.command()
+def caps(repeat: Annotated[int, typer.Option(help="runs of each body")] = 5) -> None:
+    """The node's work on the largest batches: counting, then validating what passes."""
+    item = {"labels": ["a"], "increment": 1}
+    long_labels = [
+        {"labels": [f"{'x' * 24}-{i}-{j}" for j in range(10)], "increment": 1}
+        for i in range(10_000)
+    ]
+    bodies = {
+        "140k one-label items": orjson.dumps({"items": [item] * 140_000}),
+        "the same cut at 4 MiB (not JSON)": orjson.dumps({"items": [item] * 140_000})[: 4 << 20],
+        "9k items x 100 labels (900k labels)": orjson.dumps(
+            {"items": [{"labels": ["a"] * 100, "increment": 1}] * 9_000}
+        ),
+        "10k items x 10 labels of 30 chars": orjson.dumps({"items": long_labels}),
+    }
+    typer.echo("| body | size | answer | median | max |")
+    typer.echo("|---|---|---|---|---|")
+    for name, body in bodies.items():
+        times, answer = [], ""
+        for _ in range(repeat):
+            started = time.perf_counter()
+            try:
+                check_counts(body, False, 10_000, 100_000)
+                BatchIn.model_validate_json(body)
+                answer = "accepted"
+            except TooLarge:
+                answer = "413"
+            except InvalidInput:
+                answer = "400"
+            times.append(time.perf_counter() - started)
+        typer.echo(
+            f"| {name} | {len(body) / 2**20:.1f} MiB | {answer} | "
+            f"{1000 * statistics.median(times):.0f} ms | {1000 * max(times):.0f} ms |"
+        )
+
+
+@app.command()
+def hourly(
+    events: Annotated[int, typer.Option(help="last-hour events")] = 1_000_000,
+    users: Annotated[int, typer.Option(help="distinct users")] = 200_000,
+) -> None:
+    """A per-user hourly read beside a 1 ms ticker on the actor's loop."""
+    limits = {"max_users": 2 * events, "max_recent_events": 2 * events}
+    actor = MetricsActor(f"{tempfile.mkdtemp()}/c.sqlite3", record_limits=limits)
+    now = time.time()
+    for i in range(events):
+        actor._records.events.add(f"user{i % users}", f"m{i % 10}", i % 7, now - 3000 + i / 1000)
+    gc.collect(1)
+    gc.freeze()  # as the actor's upkeep does every minute
+
+    async def measure() -> None:
+        gaps: list[float] = []
+        done = asyncio.Event()
+        beat = asyncio.create_task(_ticker(gaps, done))
+        await asyncio.sleep(0.01)
+        typer.echo("| read | answer | time | longest loop pause |")
+        typer.echo("|---|---|---|---|")
+        for per_user in (False, True):
+            gaps.clear()
+            started = time.perf_counter()
+            body = await actor.read(wire.HourlyTotals(per_user=per_user))
+            took = time.perf_counter() - started
+            what = "per user" if per_user else "total"
+            typer.echo(
+                f"| {what}, {events:,} events | {len(body) / 2**20:.1f} MiB | {took:.2f} s | "
+                f"{1000 * max(gaps):.0f} ms |"
+            )
+        done.set()
+        await beat
+
+    asyncio.run(measure())
+
+
+async def _ticker(gaps: list[float], done: asyncio.Event) -> None:
+    last = time.perf_counter()
+    while not done.is_set():
+        await asyncio.sleep(0.001)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+
+
+@app.command()
+def start(runs: Annotated[int, typer.Option(help="fresh starts")] = 3) -> None:
+    """`start` on throwaway clusters: its time, and each node's view of its peers right then."""
+    typer.echo("| run | start took | peers up in every /cluster at return |")
+    typer.echo("|---|---|---|")
+    for run in range(1, runs + 1):
+        cluster = LocalCluster(Path(tempfile.mkdtemp()) / "cluster")
+        started = time.monotonic()
+        cluster.start()
+        took = time.monotonic() - started
+        try:
+            views = [cluster.get(i, "/cluster").json()["peers"] for i in range(cluster.nodes)]
+            true = all(p["status"] == "up" for view in views for p in view)
+        finally:
+            cluster.stop()
+        typer.echo(f"| {run} | {took:.1f} s | {'yes' if true else 'no'} |")
+
+
+if __name__ == "__main__":
+    app()
