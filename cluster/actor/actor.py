@@ -316,6 +316,7 @@ class MetricsActor:
             self._freeze_at = mono + _FREEZE_EVERY
         self._prune(mono)
         ids, keys = self._forget
+        self._forget = ([], [])
         # A key pruned and then used again for a new request names a new row: keep that one.
         keys = [key for key in keys if key not in self._keys]
         if ids or keys:
@@ -323,7 +324,6 @@ class MetricsActor:
                 self._log.forget(ids, keys)
             except LogError as exc:  # left in the log: a restart loads them and ages them out
                 log.warning("%s", exc)
-            self._forget = ([], [])
         self._try_snapshot()
 
     def _snapshot_wanted(self) -> bool:
