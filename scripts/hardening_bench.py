@@ -5,6 +5,7 @@
   hourly   a per-user hourly read over N last-hour events: its time and the longest pause
            of the actor's event loop meanwhile (a 1 ms ticker running beside it)
   start    time of `start` on a throwaway cluster, and whether every /cluster is true then
+  abuse    p99 of small POSTs on a node (wrk) alone, then while oversized batches hit it
 
 Each prints a markdown table. The cluster `start` makes uses free ports and a temporary data
 dir and is stopped by pid.
@@ -16,11 +17,13 @@ import asyncio
 import gc
 import statistics
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import orjson
 import typer
 
@@ -30,6 +33,7 @@ from cluster.actor import MetricsActor
 from cluster.common import wire
 from cluster.common.errors import InvalidInput, TooLarge
 from cluster.ops.local import LocalCluster
+from scripts import loadgen
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -82,7 +86,7 @@ def caps(repeat: Annotated[int, typer.Option(help="runs of each body")] = 5) -> 
         for _ in range(repeat):
             started = time.perf_counter()
             try:
-                check_counts(body, False, 10_000, 100_000)
+                asyncio.run(check_counts(body, False, 10_000, 100_000))
                 BatchIn.model_validate_json(body)
                 answer = "accepted"
             except TooLarge:
@@ -158,6 +162,62 @@ def start(runs: Annotated[int, typer.Option(help="fresh starts")] = 3) -> None:
         finally:
             cluster.stop()
         typer.echo(f"| {run} | {took:.1f} s | {'yes' if true else 'no'} |")
+
+
+@app.command()
+def abuse(
+    seconds: Annotated[int, typer.Option(help="seconds of load per phase")] = 10,
+    connections: Annotated[int, typer.Option(help="wrk connections")] = 8,
+) -> None:
+    """Small POSTs on node 0, alone and while a client keeps sending it refused batches."""
+    hostile = orjson.dumps({"items": [{"labels": ["a"] * 100, "increment": 1}] * 9_000})
+    small = orjson.dumps({"labels": ["calm"], "increment": 1}).decode()
+    cluster = LocalCluster(Path(tempfile.mkdtemp()) / "cluster")
+    cluster.start()
+    try:
+        cluster.post(0, ["calm"], 1).raise_for_status()  # the actor exists
+        target = [f"{cluster.urls[0]}/metrics"]
+        typer.echo(
+            "| phase | small POSTs/s | p50 | p99 | non-2xx | refused batches (status: count) |"
+        )
+        typer.echo("|---|---|---|---|---|---|")
+        for phase in ("alone", "with oversized batches"):
+            stop = threading.Event()
+            statuses: dict[int, int] = {}
+            times: list[float] = []
+
+            url = f"{cluster.urls[0]}/metrics/batch"
+            args = (url, hostile, stop, statuses, times)
+            thread = threading.Thread(target=_attack, args=args) if phase != "alone" else None
+            if thread:
+                thread.start()
+            result = loadgen.post(target, small, seconds, connections)
+            stop.set()
+            if thread:
+                thread.join()
+            refused = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())) or "-"
+            if times:
+                refused += f" (median {1000 * statistics.median(times):.0f} ms each)"
+            typer.echo(
+                f"| {phase} | {result.rps:,.0f} | {result.p50_ms:.1f} ms | "
+                f"{result.p99_ms:.1f} ms | {result.non2xx} | {refused} |"
+            )
+    finally:
+        cluster.stop()
+
+
+def _attack(
+    url: str, body: bytes, stop: threading.Event, statuses: dict[int, int], times: list[float]
+) -> None:
+    """Send `body` to `url` back to back until `stop`, counting the answers."""
+    with httpx.Client(timeout=30) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            code = client.post(
+                url, content=body, headers={"Content-Type": "application/json"}
+            ).status_code
+            times.append(time.perf_counter() - started)
+            statuses[code] = statuses.get(code, 0) + 1
 
 
 if __name__ == "__main__":
