@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 from cluster.common.timeutil import parse_rfc3339
@@ -40,6 +47,21 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+class MetricsServerErrorOut(BaseModel):
+    """Errors under /v1/metrics: the metrics-server's sentence, then ours."""
+
+    message: str
+    error: str
+    detail: str
+
+
+class LoopstockErrorOut(BaseModel):
+    """Errors under /v1/integers: loopstock's code and message."""
+
+    code: str
+    message: str
+
+
 class BatchIn(BaseModel):
     """`POST /metrics/batch`: many increments, applied all together or not at all."""
 
@@ -67,7 +89,11 @@ def _timestamp(value: Any) -> float:
 # An RFC 3339 date-time on the wire (cluster/common/timeutil.py: strict, with its offset, 1970 to
 # 9999), Unix seconds in the model. How far ahead it may be depends on the settings: the routes
 # check that (timeutil.not_after).
-Timestamp = Annotated[float, PlainValidator(_timestamp, json_schema_input_type=str)]
+Timestamp = Annotated[
+    float,
+    PlainValidator(_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class _Original(BaseModel):

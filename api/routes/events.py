@@ -23,7 +23,7 @@ from cluster.common.timeutil import day_of
 router = APIRouter(tags=["events (data ingestion)"])
 
 
-@router.post("/event", status_code=200)
+@router.post("/event", status_code=200, response_class=Response)
 async def post_event(request: Request, settings: SettingsDep, node: NodeDep) -> Response:
     """`{"username", "metric", "count"}` with `Content-Type: application/json`: adds `count` to
     the counter `metric` and records the event, stamped with the server's time. 200, empty."""
