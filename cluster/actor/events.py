@@ -11,11 +11,17 @@ Pure Python, no Ray, no clock of its own (callers pass `now`), so it is tested d
   `now`'s day: the user set is dropped and only its size is kept. An event replayed into a
   folded day still adds to its events and total; its user cannot be told new or not, so the
   distinct count stays as it was.
-- Users: the earliest ts ever added per user, whatever order events arrive in.
+- Days are kept `days_kept` days (None: for ever), so a metric's history does not grow for
+  ever; a metric whose days are all gone is forgotten.
+- Users: the earliest ts ever added per user, whatever order events arrive in. A user with no
+  event for `user_idle` seconds (events are stamped by the server, so their ts is when they
+  came) is forgotten by `expire_users(now)`: should it come back, it is a new user.
 - Limits: `refuse()` says whether a whole batch would cross `max_users` distinct users or
   `max_recent` events held for the last hour; `add()` trusts that it was asked first (the actor
   runs one call at a time, so nothing comes between them). `max_recent` counts what is held,
-  so prune before asking.
+  so prune before asking. The refusal says when room frees up: a full last hour is a rate
+  limit (the request may succeed once the oldest events are an hour old: "busy", 429), too many
+  users waits for idle ones to expire ("limit", 409).
 
 Bugs of the Go original fixed here: its hourly GC cutoff was computed once at process start, so
 nothing was ever deleted; its daily counter counted events, not distinct users; its merger of
@@ -24,14 +30,16 @@ old days never ran; `/hourly_logs` answered `null` when empty, where `hourly_*` 
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import islice
 from typing import Any
 
 from cluster.common.errors import NotFound
 from cluster.common.timeutil import day_of, parse_day, rfc3339
+from cluster.common.wire import Refused
 
 Event = tuple[float, str, str, int]  # (ts, username, metric, count), as held for the last hour
 # A read over the last hour is done in steps of this many events (or rows), so that whoever
@@ -61,38 +69,68 @@ class EventLog:
         daily_days: int = 30,
         max_users: int = 1_000_000,
         max_recent: int = 1_000_000,
+        user_idle: float | None = None,
+        days_kept: int | None = None,
     ) -> None:
         self._hour = hour_seconds
         self._daily_days = daily_days
         self._max_users = max_users
         self._max_recent = max_recent
+        self._user_idle = user_idle
+        self._days_kept = days_kept
         self._recent: deque[Event] = deque()
         self._days: dict[str, dict[str, Day]] = {}  # metric -> day -> counts
+        self._day_count = 0  # Day entries over all metrics
         self._first_seen: dict[str, float] = {}
+        # Every user's newest event ts, in the order those arrived: the idle ones come first.
+        # (An OrderedDict: removing from the front of a plain dict slows every later scan.)
+        self._last_seen: OrderedDict[str, float] = OrderedDict()
         self._folded_before = ""  # the day before which user sets were last folded
 
     def unknown_users(self, users: set[str]) -> set[str]:
         """Those of `users` never seen before."""
         return users - self._first_seen.keys()
 
-    def refuse(self, new_users: int, events: int) -> str | None:
-        """Why adding `events` events with `new_users` users never seen would cross a limit, or
-        None. Changes nothing; a batch is taken whole or not at all."""
-        if len(self._first_seen) + new_users > self._max_users:
-            return (
-                f"the log knows {len(self._first_seen)} users and this request names "
-                f"{new_users} new ones; the limit is {self._max_users} distinct users"
+    def refuse(self, new_users: int, events: int, now: float) -> Refused | None:
+        """Why adding `events` events with `new_users` users never seen would cross a limit,
+        and when it could succeed, or None. Changes nothing; a batch is taken whole or not at
+        all."""
+        users = len(self._first_seen)
+        if users + new_users > self._max_users:
+            detail = (
+                f"the log knows {users} users and this request names {new_users} new ones; "
+                f"the limit is {self._max_users} distinct users"
             )
-        if len(self._recent) + events > self._max_recent:
-            return (
-                f"the last-hour log holds {len(self._recent)} events and this request adds "
-                f"{events}; the limit is {self._max_recent} events"
+            excess = users + new_users - self._max_users
+            last = next(islice(self._last_seen.values(), excess - 1, None), None)
+            if self._user_idle and excess <= users and last is not None:
+                free = max(last + self._user_idle, now)
+                detail += f"; users idle for {self._user_idle:g} s are forgotten: " + _when(
+                    free, now
+                )
+            return Refused("limit", detail)
+        held = len(self._recent)
+        if held + events > self._max_recent:
+            detail = (
+                f"the last-hour log holds {held} events and this request adds {events}; "
+                f"the limit is {self._max_recent} events"
             )
+            if events > self._max_recent:
+                return Refused("limit", detail + ": send them in smaller requests")
+            # The held events leave an hour after their ts, oldest first.
+            leaving = islice(self._recent, held + events - self._max_recent)
+            free = max(max(ts for ts, *_ in leaving) + self._hour, now)
+            return Refused("busy", f"{detail}; the room it needs frees up " + _when(free, now))
         return None
 
     def add(self, username: str, metric: str, count: int, ts: float) -> None:
         self._recent.append((ts, username, metric, count))
-        day = self._days.setdefault(metric, {}).setdefault(day_of(ts), Day())
+        days = self._days.setdefault(metric, {})
+        name = day_of(ts)
+        day = days.get(name)
+        if day is None:
+            day = days[name] = Day()
+            self._day_count += 1
         if day.users is not None:
             day.users.add(username)
         day.events += 1
@@ -100,6 +138,10 @@ class EventLog:
         seen = self._first_seen.get(username)
         if seen is None or ts < seen:
             self._first_seen[username] = ts
+        last = self._last_seen.get(username)
+        if last is None or ts >= last:
+            self._last_seen[username] = ts
+            self._last_seen.move_to_end(username)
 
     def prune(self, now: float) -> None:
         """Forget last-hour events past the hour; fold the user sets of days past `daily_days`.
@@ -118,6 +160,55 @@ class EventLog:
             for name, day in days.items():
                 if name < oldest_kept and day.users is not None:
                     day.folded_users, day.users = len(day.users), None
+        if self._days_kept is not None:
+            self._forget_days(parse_day(day_of(now)) - timedelta(days=self._days_kept - 1))
+
+    def _forget_days(self, first_kept: Any) -> None:
+        """Drop every day before `first_kept` (a date), and the metrics left without one."""
+        first = first_kept.isoformat()
+        for metric in list(self._days):
+            days = self._days[metric]
+            for name in [name for name in days if name < first]:
+                del days[name]
+                self._day_count -= 1
+            if not days:
+                del self._days[metric]
+
+    def expire_users(self, now: float, keep: set[str] | frozenset[str] = frozenset()) -> int:
+        """Forget the users without an event for `user_idle` seconds, but those in `keep` (a
+        batch's requests already accepted, not yet applied); how many went."""
+        if not self._user_idle:
+            return 0
+        cutoff = now - self._user_idle
+        order, gone, kept = self._last_seen, 0, []
+        while order:
+            user, last = order.popitem(last=False)
+            if last > cutoff:
+                order[user] = last
+                order.move_to_end(user, last=False)
+                break
+            if user in keep:
+                kept.append((user, last))
+                continue
+            del self._first_seen[user]
+            gone += 1
+        for user, last in reversed(kept):
+            order[user] = last
+            order.move_to_end(user, last=False)
+        return gone
+
+    def stats(self) -> dict[str, Any]:
+        """What the log holds against its bounds (for /health)."""
+        return {
+            "recent_events": len(self._recent),
+            "max_recent_events": self._max_recent,
+            "users": len(self._first_seen),
+            "max_users": self._max_users,
+            "user_idle_seconds": self._user_idle,
+            "metrics": len(self._days),
+            "days": self._day_count,
+            "days_kept": self._days_kept,
+        }
 
     def distinct_users(self, metric: str, day: str) -> dict[str, Any]:
         """Distinct users, events and the sum of counts of `metric` on the UTC `day`."""
@@ -210,10 +301,13 @@ class EventLog:
                 for metric, days in self._days.items()
             },
             "first_seen": dict(self._first_seen),
+            "last_seen": list(self._last_seen.items()),  # a list: its order matters
         }
 
     def load(self, state: dict[str, Any]) -> None:
-        """Replace everything with a `state()` taken earlier (limits stay this log's own)."""
+        """Replace everything with a `state()` taken earlier (limits stay this log's own). A
+        state saved before users could expire lacks `last_seen`: its users count as seen at
+        the newest event it holds."""
         self._recent = deque(
             (ts, user, metric, count) for ts, user, metric, count in state["recent"]
         )
@@ -229,8 +323,20 @@ class EventLog:
             }
             for metric, days in state["days"].items()
         }
+        self._day_count = sum(len(days) for days in self._days.values())
         self._first_seen = dict(state["first_seen"])
+        if "last_seen" in state:
+            self._last_seen = OrderedDict((user, ts) for user, ts in state["last_seen"])
+        else:
+            newest = max(
+                (ts for ts, *_ in self._recent), default=max(self._first_seen.values(), default=0)
+            )
+            self._last_seen = OrderedDict.fromkeys(self._first_seen, newest)
         self._folded_before = ""
+
+
+def _when(at: float, now: float) -> str:
+    return f"at {rfc3339(at)} (in {max(1, round(at - now))} s)"
 
 
 def _run(steps: Steps) -> list[dict[str, Any]]:
