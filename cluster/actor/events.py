@@ -3,9 +3,9 @@ and kept raw for the last hour.
 
 Pure Python, no Ray, no clock of its own (callers pass `now`), so it is tested directly.
 
-- Last hour: every event as (ts, username, metric, count) in arrival order. Reads filter by
-  `ts > now - hour_seconds` and never assume order (events may be replayed out of order);
-  `prune(now)` is what forgets the older ones, so reads change nothing.
+- Last hour: every event as (ts, username, metric, count), with the statistics the hourly
+  reads answer kept up to date as events come and go (hourly.py). A read answers over the
+  events with `ts > now - hour_seconds`, forgetting the older ones first.
 - Days: per metric and UTC day of the event's ts, the set of distinct users, the number of
   events and the sum of their counts. `prune(now)` folds days more than `daily_days` before
   `now`'s day: the user set is dropped and only its size is kept. An event replayed into a
@@ -30,22 +30,18 @@ old days never ran; `/hourly_logs` answered `null` when empty, where `hourly_*` 
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from collections.abc import Callable, Generator, Hashable
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
 from typing import Any
 
+from cluster.actor.hourly import Chunks, Event, LastHour
 from cluster.common.errors import NotFound
 from cluster.common.timeutil import day_of, parse_day, rfc3339
 from cluster.common.wire import Refused
 
-Event = tuple[float, str, str, int]  # (ts, username, metric, count), as held for the last hour
-# A read over the last hour is done in steps of this many events (or rows), so that whoever
-# drives it can let other work run between steps (the actor: batches on its event loop).
-STEP = 5_000
-Steps = Generator[None, None, list[dict[str, Any]]]
+__all__ = ["Day", "Event", "EventLog"]
 
 
 @dataclass(slots=True)
@@ -78,7 +74,7 @@ class EventLog:
         self._max_recent = max_recent
         self._user_idle = user_idle
         self._days_kept = days_kept
-        self._recent: deque[Event] = deque()
+        self._recent = LastHour(hour_seconds)
         self._days: dict[str, dict[str, Day]] = {}  # metric -> day -> counts
         self._day_count = 0  # Day entries over all metrics
         self._first_seen: dict[str, float] = {}
@@ -118,13 +114,13 @@ class EventLog:
             if events > self._max_recent:
                 return Refused("limit", detail + ": send them in smaller requests")
             # The held events leave an hour after their ts, oldest first.
-            leaving = islice(self._recent, held + events - self._max_recent)
-            free = max(max(ts for ts, *_ in leaving) + self._hour, now)
+            free = max(self._recent.oldest(held + events - self._max_recent) + self._hour, now)
             return Refused("busy", f"{detail}; the room it needs frees up " + _when(free, now))
         return None
 
     def add(self, username: str, metric: str, count: int, ts: float) -> None:
-        self._recent.append((ts, username, metric, count))
+        event: Event = (ts, username, metric, count)
+        self._recent.add(event)
         days = self._days.setdefault(metric, {})
         name = day_of(ts)
         day = days.get(name)
@@ -143,18 +139,15 @@ class EventLog:
             self._last_seen[username] = ts
             self._last_seen.move_to_end(username)
 
-    def prune(self, now: float) -> None:
-        """Forget last-hour events past the hour; fold the user sets of days past `daily_days`.
-        Cheap enough to call for every batch: events arrive in about the order of their
-        server-stamped times, so the old ones are at the left; the folding runs once a day."""
-        cutoff = now - self._hour
-        recent = self._recent
-        while recent and recent[0][0] <= cutoff:
-            recent.popleft()  # reads filter by time too, so one out of order does no harm
+    def prune(self, now: float, budget: int | None = None) -> bool:
+        """Forget last-hour events past the hour (at most `budget` of them: whether all went);
+        fold the user sets of days past `daily_days`. Cheap enough to call for every batch with
+        a budget: the folding runs once a day."""
+        done = self._recent.prune(now, budget)
         # ISO days compare as strings in calendar order.
         oldest_kept = (parse_day(day_of(now)) - timedelta(days=self._daily_days)).isoformat()
         if oldest_kept == self._folded_before:
-            return
+            return done
         self._folded_before = oldest_kept
         for days in self._days.values():
             for name, day in days.items():
@@ -162,6 +155,7 @@ class EventLog:
                     day.folded_users, day.users = len(day.users), None
         if self._days_kept is not None:
             self._forget_days(parse_day(day_of(now)) - timedelta(days=self._days_kept - 1))
+        return done
 
     def _forget_days(self, first_kept: Any) -> None:
         """Drop every day before `first_kept` (a date), and the metrics left without one."""
@@ -201,6 +195,7 @@ class EventLog:
         """What the log holds against its bounds (for /health)."""
         return {
             "recent_events": len(self._recent),
+            "hourly_user_keys": self._recent.keys,
             "max_recent_events": self._max_recent,
             "users": len(self._first_seen),
             "max_users": self._max_users,
@@ -227,56 +222,16 @@ class EventLog:
 
     def hourly_total(self, now: float) -> list[dict[str, Any]]:
         """Per metric, over the last hour: average, number, maximum and minimum of the counts."""
-        return _run(self.hourly_steps(now, per_user=False))
+        return _collect(self.hourly_chunks(now, per_user=False))
 
     def hourly_per_user(self, now: float) -> list[dict[str, Any]]:
         """As `hourly_total`, per (metric, username)."""
-        return _run(self.hourly_steps(now, per_user=True))
+        return _collect(self.hourly_chunks(now, per_user=True))
 
-    def hourly_steps(self, now: float, per_user: bool) -> Steps:
-        """`hourly_total` or `hourly_per_user` as a generator that pauses every STEP events or
-        rows and returns the rows. It reads a copy of the events taken at its start, so what is
-        added between steps is not seen and cannot disturb it."""
-        if per_user:
-            # One string per key, "metric NUL user": it sorts as the pair would (names hold no
-            # control character) in a fifth of the time.
-            return self._hourly(
-                now,
-                lambda user, metric: f"{metric}\x00{user}",
-                lambda key: dict(zip(("metric", "username"), key.split("\x00", 1), strict=True)),
-            )
-        return self._hourly(now, lambda _user, metric: metric, lambda metric: metric)
-
-    def _hourly(
-        self,
-        now: float,
-        key_of: Callable[[str, str], Hashable],
-        id_of: Callable[[Any], Any],
-    ) -> Steps:
-        cutoff = now - self._hour
-        events = list(self._recent)  # tuples: a shallow copy is a consistent one
-        groups: dict[Any, list[int]] = {}
-        for start in range(0, len(events), STEP):
-            for ts, user, metric, count in events[start : start + STEP]:
-                if ts > cutoff:
-                    groups.setdefault(key_of(user, metric), []).append(count)
-            yield
-        keys = sorted(groups)
-        rows: list[dict[str, Any]] = []
-        for start in range(0, len(keys), STEP):
-            yield
-            for key in keys[start : start + STEP]:
-                counts = groups[key]
-                rows.append(
-                    {
-                        "_id": id_of(key),
-                        "average": sum(counts) / len(counts),
-                        "count": len(counts),
-                        "maximum": max(counts),
-                        "minimum": min(counts),
-                    }
-                )
-        return rows
+    def hourly_chunks(self, now: float, per_user: bool) -> Chunks:
+        """`hourly_total` or `hourly_per_user` in chunks of rows, with pauses (hourly.py): the
+        rows are as of when the first chunk is made."""
+        return self._recent.chunks(now, per_user)
 
     def first_seen(self, username: str) -> dict[str, Any]:
         ts = self._first_seen.get(username)
@@ -287,7 +242,7 @@ class EventLog:
     def state(self) -> dict[str, Any]:
         """Everything, as JSON-ready values (sets as sorted lists); limits are not part of it."""
         return {
-            "recent": [list(event) for event in self._recent],
+            "recent": self._recent.state(),
             "days": {
                 metric: {
                     name: {
@@ -308,9 +263,7 @@ class EventLog:
         """Replace everything with a `state()` taken earlier (limits stay this log's own). A
         state saved before users could expire lacks `last_seen`: its users count as seen at
         the newest event it holds."""
-        self._recent = deque(
-            (ts, user, metric, count) for ts, user, metric, count in state["recent"]
-        )
+        self._recent.load(state["recent"])
         self._days = {
             metric: {
                 name: Day(
@@ -329,7 +282,8 @@ class EventLog:
             self._last_seen = OrderedDict((user, ts) for user, ts in state["last_seen"])
         else:
             newest = max(
-                (ts for ts, *_ in self._recent), default=max(self._first_seen.values(), default=0)
+                (ts for ts, *_ in state["recent"]),
+                default=max(self._first_seen.values(), default=0),
             )
             self._last_seen = OrderedDict.fromkeys(self._first_seen, newest)
         self._folded_before = ""
@@ -339,10 +293,6 @@ def _when(at: float, now: float) -> str:
     return f"at {rfc3339(at)} (in {max(1, round(at - now))} s)"
 
 
-def _run(steps: Steps) -> list[dict[str, Any]]:
-    """Drive `steps` to the end without pausing."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
+def _collect(chunks: Chunks) -> list[dict[str, Any]]:
+    """Every row of `chunks`, without pausing."""
+    return [row for chunk in chunks if chunk for row in chunk]

@@ -19,7 +19,8 @@ from cluster.actor.integers import IntegerWindows
 from cluster.actor.series import Retention, SeriesBuffer
 from cluster.common.wire import Event, HostRow, IntegerSample, Record, Refused, Sample
 
-PARTS = ("series", "hosts", "events", "integers")  # each has state() and load()
+PARTS = ("series", "hosts", "events", "integers")  # each has state(), load() and stats()
+_PRUNE_STEP = 20_000  # last-hour events a request may forget (~10 ms)
 
 
 @dataclass
@@ -105,12 +106,18 @@ class Records:
                 return Refused("limit", reason)
         events = [r for r in records if isinstance(r, Event)]
         if events:
-            self.events.prune(now)  # the recent-events bound counts only the last hour
+            # The recent-events bound counts only the last hour. A bounded step, so that a
+            # request after an idle hour does not forget a million events at once: when it
+            # leaves some and the bound would refuse, the rest go too before deciding.
+            pruned = self.events.prune(now, _PRUNE_STEP)
             users = adds.users_named = {e.username for e in events}
             adds.users = self.events.unknown_users(users) - pending.users
             adds.events = len(events)
             count = pending.events + adds.events
             refused = self.events.refuse(len(pending.users) + len(adds.users), count, now)
+            if refused and not pruned:
+                self.events.prune(now)
+                refused = self.events.refuse(len(pending.users) + len(adds.users), count, now)
             if refused and self.events.expire_users(now, pending.users_named | users):
                 adds.users = self.events.unknown_users(users) - pending.users
                 refused = self.events.refuse(len(pending.users) + len(adds.users), count, now)
@@ -137,7 +144,7 @@ class Records:
     def prune(self, now: float) -> None:
         """Forget what is past its retention, bound or idle time (between batches)."""
         self.series.prune(now)
-        self.events.prune(now)
+        self.events.prune(now, _PRUNE_STEP)  # the rest go with the next requests or reads
         self.events.expire_users(now)
         self.integers.prune(now)
 

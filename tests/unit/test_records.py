@@ -70,3 +70,14 @@ def test_stats_of_every_part_are_json():
     stats = Records().stats()
     assert set(stats) == {"series", "hosts", "events", "integers"}
     assert orjson.loads(orjson.dumps(stats)) == stats
+
+
+def test_a_request_forgets_a_bounded_step_of_old_events_unless_it_needs_the_room():
+    records = Records(RecordLimits(max_recent_events=30_000))
+    records.apply([Event("ann", "clicks", 1, T0 + i / 1000) for i in range(30_000)])
+    later = T0 + 2 * HOUR
+    assert isinstance(records.check([Event("ann", "clicks", 1, later)], later, Pending()), Pending)
+    assert records.stats()["events"]["recent_events"] == 10_000  # 20,000 forgotten this time
+    many = [Event("ann", "clicks", 1, later)] * 25_000
+    assert isinstance(records.check(many, later, Pending()), Pending)  # needed them all gone
+    assert records.stats()["events"]["recent_events"] == 0
