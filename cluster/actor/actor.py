@@ -535,14 +535,6 @@ def _record_limits(given: dict[str, Any]) -> RecordLimits:
     return RecordLimits(**limits)
 
 
-def _key_reused(key: str) -> Refused:
-    return Refused(
-        "key_reused",
-        f"Idempotency-Key {key!r} was already used for a different request; "
-        "use a new key for a new request",
-    )
-
-
 async def _json_in_chunks(chunks: Iterator[list[Any] | None]) -> bytes:
     """A read's rows as one JSON array, letting the loop serve batches between its chunks
     (each encoded, then freed, at once): a 200,000-row answer built and encoded whole held the
@@ -561,3 +553,11 @@ async def _json_in_chunks(chunks: Iterator[list[Any] | None]) -> bytes:
         if collecting:
             gc.enable()
     return b"[" + b",".join(parts) + b"]"
+
+
+def _key_reused(key: str) -> Refused:
+    return Refused(
+        "key_reused",
+        f"Idempotency-Key {key!r} was already used for a different request; "
+        "use a new key for a new request",
+    )
