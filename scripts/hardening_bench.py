@@ -129,7 +129,7 @@ def hourly(
             what = "per user" if per_user else "total"
             typer.echo(
                 f"| {what}, {events:,} events | {len(body) / 2**20:.1f} MiB | {took:.2f} s | "
-                f"{1000 * max(gaps):.0f} ms |"
+                f"{1000 * max(gaps, default=0.0):.0f} ms |"
             )
         done.set()
         await beat

@@ -36,6 +36,7 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,6 @@ _json = msgspec.json.encode
 
 _MAINTAIN_EVERY = 1.0  # seconds between two passes of `maintain` (pruning, snapshot retries)
 _RETRY_MAX = 60.0  # the longest wait before retrying a failed snapshot
-_ROWS_A_STEP = 5_000  # rows encoded between two turns of the loop
 _FREEZE_EVERY = 60.0  # seconds between two gc.freeze() of what the actor holds
 
 
@@ -491,7 +491,7 @@ class MetricsActor:
             case wire.DistinctUsers(metric=metric, day=day):
                 return records.events.distinct_users(metric, day)
             case wire.HourlyTotals(per_user=per_user):
-                return await _stepwise_json(records.events.hourly_steps(now, per_user))
+                return await _json_in_chunks(records.events.hourly_chunks(now, per_user))
             case wire.FirstSeen(username=username):
                 return records.events.first_seen(username)
             case wire.IntegerAverages(limit=limit):
@@ -535,25 +535,19 @@ def _record_limits(given: dict[str, Any]) -> RecordLimits:
     return RecordLimits(**limits)
 
 
-async def _stepwise_json(steps: Any) -> bytes:
-    """Run a read's steps, letting the loop serve batches between them, and encode its rows
-    as a JSON array in steps too: a 200,000-row answer would otherwise hold the actor (and
-    every write) for over a second at once. The collector waits meanwhile: the read makes
-    hundreds of thousands of young objects, and collecting them paused the loop ~100 ms at a
-    time (measured); they are acyclic and freed when the read ends."""
+async def _json_in_chunks(chunks: Iterator[list[Any] | None]) -> bytes:
+    """A read's rows as one JSON array, letting the loop serve batches between its chunks
+    (each encoded, then freed, at once): a 200,000-row answer built and encoded whole held the
+    actor, and every write, for over a second. The collector waits meanwhile: the rows are
+    young, acyclic and freed chunk by chunk, and collecting them paused the loop ~100 ms at a
+    time (measured)."""
     collecting = gc.isenabled()
     gc.disable()
+    parts = []
     try:
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                rows = done.value
-                break
-            await asyncio.sleep(0)
-        parts = []
-        for start in range(0, len(rows), _ROWS_A_STEP):
-            parts.append(orjson.dumps(rows[start : start + _ROWS_A_STEP])[1:-1])
+        for chunk in chunks:
+            if chunk:
+                parts.append(orjson.dumps(chunk)[1:-1])
             await asyncio.sleep(0)
     finally:
         if collecting:

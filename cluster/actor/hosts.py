@@ -45,6 +45,10 @@ class HostLog:
             for host, cpu, memory, disk, ts in rows
         ]
 
+    def stats(self) -> dict[str, Any]:
+        """What the log holds against its bound (for /health)."""
+        return {"rows": len(self._rows), "max_rows": self._max_rows}
+
     def state(self) -> list[Row]:
         return list(self._rows)
 

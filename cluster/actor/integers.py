@@ -15,6 +15,12 @@ Pure Python, no Ray, no clock of its own (callers pass `now`), so it is tested d
 - Duplicates: a sample with a generator and a seq is recorded once; a resend (an NSQ
   redelivery) gets None from `refuse()` and False from `add()`, even after its window closed,
   for as long as its window is held. A sample without a generator or a seq is never a duplicate.
+  At most `max_seen` of those records are kept: past it `prune()` forgets the records of the
+  oldest closed windows first, down to nine tenths of it (a resend into one of them is then
+  refused as late instead of accepted and ignored; its window's average stays right either
+  way). The records of open
+  windows are never forgotten, since a duplicate there would be counted twice: they are bounded
+  by what arrives within `window + grace` seconds.
 
 Bugs of the Go original fixed here: it truncated values to one byte and averaged with integer
 (truncating) division; it windowed by arrival time, not event time; it counted NSQ redeliveries
@@ -38,13 +44,17 @@ Key = tuple[str, int]  # (generator, seq)
 class Window:
     total: int = 0
     count: int = 0
+    seen: int = 0  # duplicate records (generator, seq) pointing at this window
 
 
 class IntegerWindows:
-    def __init__(self, window: float = 5.0, grace: float = 1.0, keep: int = 1000) -> None:
+    def __init__(
+        self, window: float = 5.0, grace: float = 1.0, keep: int = 1000, max_seen: int = 1_000_000
+    ) -> None:
         self._window = window
         self._grace = grace
         self._keep = keep
+        self._max_seen = max_seen
         self._windows: dict[int, Window] = {}  # window index k -> sums; start is k * window
         self._order: list[int] = []  # the indexes of `_windows`, ascending
         self._seen: dict[Key, int] = {}  # recorded (generator, seq) -> its window index
@@ -83,6 +93,7 @@ class IntegerWindows:
         window.count += 1
         if key is not None:
             self._seen[key] = index
+            window.seen += 1
         return True
 
     def averages(self, now: float, limit: int = 10) -> list[dict[str, Any]]:
@@ -104,17 +115,45 @@ class IntegerWindows:
         return rows[0] if rows else None
 
     def prune(self, now: float) -> None:
-        """Drop the oldest closed windows beyond `keep`, with their duplicate records."""
+        """Drop the oldest closed windows beyond `keep`, with their duplicate records, then the
+        records of the oldest closed windows past `max_seen`."""
         excess = len(self._order) - self._keep
         drop = [k for k in self._order[: max(excess, 0)] if self._closed(k, now)]
-        if not drop:
+        if drop:
+            for index in drop:
+                del self._windows[index]
+            del self._order[: len(drop)]
+            self._dropped += len(drop)
+            self._floor = drop[-1]
+            self._seen = {key: k for key, k in self._seen.items() if k > drop[-1]}
+        self._bound_seen(now)
+
+    def _bound_seen(self, now: float) -> None:
+        if len(self._seen) <= self._max_seen:
             return
-        for index in drop:
-            del self._windows[index]
-        del self._order[: len(drop)]
-        self._dropped += len(drop)
-        self._floor = drop[-1]
-        self._seen = {key: k for key, k in self._seen.items() if k > self._floor}
+        # Down to nine tenths, so that the next passes do not rebuild the map each time.
+        excess = len(self._seen) - (self._max_seen - self._max_seen // 10)
+        cut = None  # forget the records of the windows up to this index
+        for index in self._order:
+            window = self._windows[index]
+            if excess <= 0 or not self._closed(index, now):
+                break
+            if window.seen:
+                excess -= window.seen
+                window.seen = 0
+                cut = index
+        if cut is not None:
+            self._seen = {key: k for key, k in self._seen.items() if k > cut}
+
+    def stats(self) -> dict[str, Any]:
+        """What the windows hold against their bounds (for /health)."""
+        return {
+            "windows": len(self._order),
+            "windows_kept": self._keep,
+            "windows_dropped": self._dropped,
+            "duplicate_records": len(self._seen),
+            "max_duplicate_records": self._max_seen,
+        }
 
     def state(self) -> dict[str, Any]:
         """Everything, as JSON-ready values; sums as decimal strings, since they may outgrow the
@@ -133,6 +172,9 @@ class IntegerWindows:
         self._windows = {k: Window(int(total), count) for k, total, count in state["windows"]}
         self._order = sorted(self._windows)
         self._seen = {(generator, seq): k for generator, seq, k in state["seen"]}
+        for k in self._seen.values():
+            if (window := self._windows.get(k)) is not None:
+                window.seen += 1
         self._dropped = state["dropped"]
         self._floor = state["floor"]
 

@@ -12,7 +12,16 @@ Pure Python, no Ray, no clock of its own, so it is tested directly.
   count, sum, min and max, so an average and more come from them. A sample lands in the bucket
   of its own timestamp however late or out of order it arrives, as long as that bucket is within
   the resolution's retention; otherwise that resolution skips it.
-- Limits: `max_series` distinct names; `refuse()` says beforehand whether new ones fit.
+- Limits: `max_series` distinct names; `refuse()` says beforehand whether new ones fit. A
+  series that took no sample for `idle_seconds` (by the server's clock: when its samples
+  arrived, not their timestamps, which may be historical) is deleted wholly by `prune(now)` or
+  `expire(now)`, freeing its room. Arrival is noted without a clock: `add()` marks the series,
+  and the next pass stamps every marked series with its `now`, so a series is idle from at
+  most one pass after its last sample.
+- Buckets: at most `max_buckets` per series and resolution, whatever the retention (0, for
+  ever, would keep a bucket for every day since 1970). Past it the oldest go, and a sample
+  older than every bucket kept skips that resolution. `add()` lets a series pass the bound by
+  an eighth before trimming it (a trim sorts the buckets); `prune()` trims to it exactly.
 """
 
 from __future__ import annotations
@@ -61,12 +70,25 @@ class Series:
     rollups: dict[str, dict[int, Rollup]] = field(
         default_factory=lambda: {r: {} for r in RESOLUTIONS}
     )
+    # When a pass last found a new sample (server time); None: one came since the last pass.
+    seen_at: float | None = None
+    # Per resolution, the oldest bucket left by a trim: older samples skip that resolution.
+    floors: dict[str, int] = field(default_factory=dict)
 
 
 class SeriesBuffer:
-    def __init__(self, retention: Retention | None = None, max_series: int = 1000) -> None:
+    def __init__(
+        self,
+        retention: Retention | None = None,
+        max_series: int = 1000,
+        idle_seconds: float | None = None,
+        max_buckets: int = 20_000,
+    ) -> None:
         self._retention = retention or Retention()
         self._max_series = max_series
+        self._idle = idle_seconds
+        self._max_buckets = max_buckets
+        self._slack = max(16, max_buckets // 8)
         self._series: dict[str, Series] = {}
 
     def unknown(self, names: set[str]) -> set[str]:
@@ -88,6 +110,7 @@ class SeriesBuffer:
         if series is None:
             series = self._series[name] = Series()
         series.newest = max(series.newest, timestamp)
+        series.seen_at = None
         retention = self._retention
         if timestamp >= series.newest - retention.raw_seconds:
             bisect.insort(series.raw, (timestamp, value))
@@ -96,11 +119,33 @@ class SeriesBuffer:
         for resolution, width in RESOLUTIONS.items():
             keep = retention.of(resolution)
             bucket = int(timestamp // width) * width
-            if keep is None or bucket + width > series.newest - keep:
-                series.rollups[resolution].setdefault(bucket, Rollup()).add(value)
+            if keep is not None and bucket + width <= series.newest - keep:
+                continue
+            buckets = series.rollups[resolution]
+            rollup = buckets.get(bucket)
+            if rollup is None:
+                if bucket < series.floors.get(resolution, bucket):
+                    continue  # older than every bucket the bound left
+                rollup = buckets[bucket] = Rollup()
+                if len(buckets) > self._max_buckets + self._slack:
+                    self._trim(series, resolution)
+            rollup.add(value)
 
-    def prune(self) -> None:
-        """Forget raw samples and buckets past their retention (call it now and then)."""
+    def _trim(self, series: Series, resolution: str) -> None:
+        """Keep the newest `max_buckets` buckets of `resolution`."""
+        buckets = series.rollups[resolution]
+        if len(buckets) <= self._max_buckets:
+            return
+        order = sorted(buckets)
+        for bucket in order[: len(order) - self._max_buckets]:
+            del buckets[bucket]
+        series.floors[resolution] = order[len(order) - self._max_buckets]
+
+    def prune(self, now: float | None = None) -> None:
+        """Forget raw samples and buckets past their retention or bound and, given `now`, the
+        series idle for `idle_seconds` (call it now and then, between batches)."""
+        if now is not None:
+            self.expire(now)
         retention = self._retention
         for series in self._series.values():
             cut = bisect.bisect_left(series.raw, (series.newest - retention.raw_seconds,))
@@ -112,6 +157,39 @@ class SeriesBuffer:
                 buckets = series.rollups[resolution]
                 for bucket in [b for b in buckets if b + width <= series.newest - keep]:
                     del buckets[bucket]
+            for resolution in RESOLUTIONS:
+                self._trim(series, resolution)
+
+    def expire(self, now: float, keep: set[str] | frozenset[str] = frozenset()) -> int:
+        """Stamp the series that took samples since the last pass with `now`, and delete those
+        idle for `idle_seconds` but the ones named in `keep` (a batch's requests already
+        accepted, whose samples are not applied yet); how many went."""
+        idle = []
+        for name, series in self._series.items():
+            if series.seen_at is None:
+                series.seen_at = now
+            elif self._idle and series.seen_at <= now - self._idle and name not in keep:
+                idle.append(name)
+        for name in idle:
+            del self._series[name]
+        return len(idle)
+
+    def stats(self) -> dict[str, Any]:
+        """What the buffer holds against its bounds (for /health)."""
+        buckets = dict.fromkeys(RESOLUTIONS, 0)
+        raw = 0
+        for series in self._series.values():
+            raw += len(series.raw)
+            for resolution, held in series.rollups.items():
+                buckets[resolution] += len(held)
+        return {
+            "series": len(self._series),
+            "max_series": self._max_series,
+            "raw_samples": raw,
+            "buckets": buckets,
+            "max_buckets_per_series": self._max_buckets,
+            "idle_seconds": self._idle,
+        }
 
     def names(self) -> list[str]:
         return sorted(self._series)
@@ -148,12 +226,15 @@ class SeriesBuffer:
                     res: [[b, r.count, r.total, r.low, r.high] for b, r in buckets.items()]
                     for res, buckets in s.rollups.items()
                 },
+                "seen_at": s.seen_at,
+                "floors": s.floors,
             }
             for name, s in self._series.items()
         }
 
     def load(self, state: dict[str, Any]) -> None:
-        """Replace everything with a `state()` taken earlier."""
+        """Replace everything with a `state()` taken earlier. A state saved before series could
+        expire lacks `seen_at` and `floors`: its series count as just seen, and unbounded."""
         self._series = {
             name: Series(
                 newest=s["newest"],
@@ -162,6 +243,8 @@ class SeriesBuffer:
                     res: {b: Rollup(c, t, lo, hi) for b, c, t, lo, hi in rows}
                     for res, rows in s["rollups"].items()
                 },
+                seen_at=s.get("seen_at"),
+                floors=dict(s.get("floors", {})),
             )
             for name, s in state.items()
         }

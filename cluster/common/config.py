@@ -83,9 +83,21 @@ class BufferSettings(BaseModel):
     # Ten years: a sample dated 1970 must not open a bucket kept for ever.
     day_retention: float = Field(default=3650 * 86400.0, ge=0)
     max_series: int = Field(default=1000, ge=1)
+    # A series without a new sample for this long (by arrival, not by its timestamps) is
+    # deleted with its history, freeing its room under max_series; 0: never.
+    series_idle_seconds: float = Field(default=30 * 86400.0, ge=0)
+    # Buckets each series keeps per resolution, whatever the retention (the oldest go first):
+    # 20,000 days is 55 years; with the default retentions the bound is never reached.
+    max_buckets_per_series: int = Field(default=20_000, ge=10)
     max_host_rows: int = Field(default=100_000, ge=1)
     max_users: int = Field(default=1_000_000, ge=1)
+    # An event user without an event for this long is forgotten (its first-seen time too),
+    # freeing its room under max_users; 0: never.
+    user_idle_seconds: float = Field(default=90 * 86400.0, ge=0)
+    # Past it POST /event gets 429, saying when the oldest events leave the last hour.
     max_recent_events: int = Field(default=1_000_000, ge=1)
+    # Days (today included) of per-metric event counts kept for distinct_users; 0: for ever.
+    event_days_kept: int = Field(default=3650, ge=0)
     # Days (today included) for which each metric keeps its set of distinct users, so a late
     # event of a known user is not counted again; older days keep their numbers only.
     exact_user_days: int = Field(default=2, ge=1)
@@ -94,6 +106,9 @@ class BufferSettings(BaseModel):
     integer_window: float = Field(default=5.0, gt=0)
     integer_grace: float = Field(default=1.0, ge=0)
     integer_windows_kept: int = Field(default=1000, ge=10)
+    # (generator, seq) pairs remembered to ignore resends; past it the oldest closed windows'
+    # are forgotten (a resend for one of them then gets 400 late_integer).
+    integer_duplicates_kept: int = Field(default=1_000_000, ge=1000)
     # The buffers are saved whole at most this often (their records are in the log meanwhile).
     snapshot_seconds: float = Field(default=60.0, ge=0)
     # A sample may be at most this many seconds ahead of the server's clock.
@@ -110,13 +125,18 @@ class BufferSettings(BaseModel):
                 "day": self.day_retention or None,
             },
             "max_series": self.max_series,
+            "series_idle_seconds": self.series_idle_seconds or None,  # 0 means never
+            "max_buckets_per_series": self.max_buckets_per_series,
             "max_host_rows": self.max_host_rows,
             "max_users": self.max_users,
+            "user_idle_seconds": self.user_idle_seconds or None,
             "max_recent_events": self.max_recent_events,
+            "event_days_kept": self.event_days_kept or None,  # 0 means for ever
             "exact_user_days": self.exact_user_days,
             "integer_window": self.integer_window,
             "integer_grace": self.integer_grace,
             "integer_windows_kept": self.integer_windows_kept,
+            "integer_duplicates_kept": self.integer_duplicates_kept,
         }
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from cluster.actor.events import EventLog
 from cluster.common.errors import InvalidInput, NotFound
-from cluster.common.timeutil import day_of
+from cluster.common.timeutil import day_of, rfc3339
 
 DAY = 86400
 HOUR = 3600
@@ -91,16 +91,17 @@ def test_hourly_empty_is_an_empty_list():
     assert log.hourly_per_user(now=T0) == []
 
 
-def test_hourly_window_excludes_events_exactly_an_hour_old_without_pruning():
+def test_hourly_window_excludes_events_exactly_an_hour_old_whatever_their_order():
     log = EventLog()
     log.add("ann", "clicks", 4, T0 + 100)  # arrives first, but is the newer one
     log.add("ann", "clicks", 8, T0)
-    assert [r["count"] for r in log.hourly_total(now=T0 + HOUR - 1)] == [2]
+    assert log.hourly_total(now=T0 + HOUR - 1) == [
+        {"_id": "clicks", "average": 6.0, "count": 2, "maximum": 8, "minimum": 4}
+    ]
     assert log.hourly_total(now=T0 + HOUR) == [
         {"_id": "clicks", "average": 4.0, "count": 1, "maximum": 4, "minimum": 4}
     ]
-    # A read at a later `now` forgot nothing: an earlier `now` still sees both.
-    assert [r["count"] for r in log.hourly_total(now=T0 + 1)] == [2]
+    assert log.hourly_per_user(now=T0 + HOUR + 100) == []
 
 
 def test_prune_drops_last_hour_events_but_not_day_counts():
@@ -165,9 +166,9 @@ def test_refuse_max_users_counts_only_new_users_once():
     log.add("ann", "clicks", 1, T0)
     new = log.unknown_users({"ann", "bob", "cid"})
     assert new == {"bob", "cid"}
-    assert log.refuse(len(new), 4) is None
-    reason = log.refuse(len(new | {"dan"}), 5)
-    assert reason is not None and "3 distinct users" in reason
+    assert log.refuse(len(new), 4, now=T0) is None
+    refused = log.refuse(len(new | {"dan"}), 5, now=T0)
+    assert refused.reason == "limit" and "3 distinct users" in refused.detail
     with pytest.raises(NotFound):
         log.first_seen("bob")  # refuse() changed nothing
 
@@ -176,11 +177,11 @@ def test_refuse_max_recent_counts_held_events():
     log = EventLog(max_recent=3)
     log.add("ann", "clicks", 1, T0)
     log.add("ann", "clicks", 1, T0 + 1)
-    assert log.refuse(0, 1) is None
-    reason = log.refuse(0, 2)
-    assert reason is not None and "3 events" in reason
+    assert log.refuse(0, 1, now=T0 + 1) is None
+    refused = log.refuse(0, 2, now=T0 + 1)
+    assert refused.reason == "busy" and "3 events" in refused.detail
     log.prune(now=T0 + HOUR + 0.5)  # forgets the first event, making room
-    assert log.refuse(0, 2) is None
+    assert log.refuse(0, 2, now=T0 + HOUR + 0.5) is None
 
 
 def test_state_round_trip_through_json_answers_every_read_the_same():
@@ -202,4 +203,111 @@ def test_state_round_trip_through_json_answers_every_read_the_same():
     for user in ["ann", "bob", "cid", "dee"]:
         assert copy.first_seen(user) == log.first_seen(user)
     assert copy.state() == log.state()
-    assert copy.refuse(7, 7) == log.refuse(7, 7) is not None  # 4 known + 7 > 10 users
+    assert copy.refuse(7, 7, T0) == log.refuse(7, 7, T0) is not None  # 4 known + 7 > 10 users
+
+
+def test_full_last_hour_refusal_is_busy_and_says_when_room_frees_up():
+    log = EventLog(max_recent=3)
+    for i in range(3):
+        log.add("ann", "clicks", 1, T0 + 10 * i)
+    refused = log.refuse(0, 2, now=T0 + 30)
+    # Two events must leave: the second oldest (T0 + 10) does an hour after its ts.
+    assert refused.reason == "busy"
+    assert f"at {rfc3339(T0 + 10 + HOUR)} (in {HOUR - 20} s)" in refused.detail
+    log.prune(now=T0 + 10 + HOUR)
+    assert log.refuse(0, 2, now=T0 + 10 + HOUR) is None
+
+
+def test_more_events_than_the_last_hour_holds_can_never_fit():
+    refused = EventLog(max_recent=3).refuse(0, 4, now=T0)
+    assert refused.reason == "limit" and "smaller requests" in refused.detail
+
+
+def test_idle_users_are_forgotten_and_come_back_as_new():
+    log = EventLog(max_users=2, user_idle=100)
+    log.add("ann", "clicks", 1, T0)
+    log.add("bob", "clicks", 1, T0 + 50)
+    refused = log.refuse(1, 1, now=T0 + 60)
+    assert refused.reason == "limit"
+    assert f"forgotten: at {rfc3339(T0 + 100)} (in 40 s)" in refused.detail
+    assert log.expire_users(now=T0 + 99) == 0
+    assert log.expire_users(now=T0 + 100) == 1  # ann: no event for 100 s
+    assert log.refuse(1, 1, now=T0 + 100) is None
+    with pytest.raises(NotFound):
+        log.first_seen("ann")
+    log.add("ann", "clicks", 1, T0 + 120)
+    assert log.first_seen("ann")["first_seen"] == T0 + 120
+    assert log.first_seen("bob")["first_seen"] == T0 + 50
+    assert log.distinct_users("clicks", D0)["distinct_users"] == 2  # the day's count stays
+
+
+def test_a_user_counts_as_active_from_its_newest_event_whatever_the_order():
+    log = EventLog(user_idle=100)
+    log.add("ann", "clicks", 1, T0 + 80)
+    log.add("bob", "clicks", 1, T0 + 90)
+    log.add("ann", "clicks", 1, T0)  # out of order: ann's newest stays T0 + 80
+    assert log.expire_users(now=T0 + 179) == 0
+    assert log.expire_users(now=T0 + 180) == 1
+    assert log.first_seen("bob")["first_seen"] == T0 + 90
+    with pytest.raises(NotFound):
+        log.first_seen("ann")
+
+
+def test_expire_users_spares_those_it_is_told_to_keep():
+    log = EventLog(user_idle=10)
+    log.add("ann", "clicks", 1, T0)
+    log.add("bob", "clicks", 1, T0 + 1)
+    assert log.expire_users(now=T0 + 100, keep={"ann"}) == 1
+    assert log.first_seen("ann")["first_seen"] == T0
+    assert log.expire_users(now=T0 + 100) == 1
+
+
+def test_days_past_days_kept_are_dropped_and_their_metric_forgotten():
+    log = EventLog(days_kept=3)
+    log.add("ann", "old", 1, T0)
+    log.add("ann", "clicks", 1, T0)
+    log.add("ann", "clicks", 1, T0 + 2 * DAY)
+    log.prune(now=T0 + 2 * DAY + 5)  # T0's day is the third: kept
+    assert log.distinct_users("old", D0)["events"] == 1
+    log.prune(now=T0 + 3 * DAY)
+    with pytest.raises(NotFound):
+        log.distinct_users("old", D0)
+    assert log.distinct_users("clicks", D0)["events"] == 0
+    assert log.distinct_users("clicks", day_of(T0 + 2 * DAY))["events"] == 1
+    assert log.stats()["days"] == 1
+
+
+def test_stats_count_what_is_held():
+    log = filled()
+    assert log.stats() == {
+        "recent_events": 5,
+        "hourly_user_keys": 4,
+        "max_recent_events": 1_000_000,
+        "users": 3,
+        "max_users": 1_000_000,
+        "user_idle_seconds": None,
+        "metrics": 2,
+        "days": 3,
+        "days_kept": None,
+    }
+
+
+def test_state_saved_before_users_expired_loads_with_users_seen_at_its_newest_event():
+    log = filled()
+    old = log.state()
+    del old["last_seen"]  # what the previous code saved
+    again = EventLog(user_idle=100)
+    again.load(orjson.loads(orjson.dumps(old)))
+    assert again.expire_users(now=T0 + 40 + 99) == 0  # the newest event is at T0 + 40
+    assert again.first_seen("cid")["first_seen"] == T0 - DAY + 5
+    assert again.expire_users(now=T0 + 40 + 100) == 3
+
+
+def test_state_round_trip_keeps_the_idle_order():
+    log = EventLog(user_idle=100)
+    log.add("bob", "clicks", 1, T0)
+    log.add("ann", "clicks", 1, T0 + 50)
+    again = EventLog(user_idle=100)
+    again.load(orjson.loads(orjson.dumps(log.state())))
+    assert again.expire_users(now=T0 + 100) == 1
+    assert again.first_seen("ann")["first_seen"] == T0 + 50

@@ -145,3 +145,39 @@ def test_state_round_trip_through_json_keeps_ids_rows_and_duplicates():
     assert copy.add("g", 3, 5, T0 + 15) is False
     assert copy.add("g", 0, 5, T0) is False
     assert copy.state() == win.state()
+
+
+def test_duplicate_records_are_bounded_oldest_closed_windows_first():
+    win = IntegerWindows(keep=100, max_seen=10)
+    for i in range(12):  # 4 samples in each of windows 0, 1, 2
+        win.add("g", i, 1, T0 + 5 * (i // 4))
+    win.add("g", 99, 1, T0 + 20)  # an open window at T0 + 21
+    win.prune(now=T0 + 21)
+    # 13 records past 10: down to 9, so the oldest window (closed) forgets its 4.
+    assert win.stats()["duplicate_records"] == 9
+    assert win.refuse("g", 0, T0, now=T0 + 21) is not None  # late now, not a resend
+    assert win.refuse("g", 4, T0 + 5, now=T0 + 21) is None  # still known as a resend
+    assert win.add("g", 99, 1, T0 + 20) is False
+    assert [r["integer"] for r in win.averages(now=T0 + 100)] == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_duplicate_records_of_open_windows_are_never_forgotten():
+    win = IntegerWindows(max_seen=2)
+    for i in range(5):
+        win.add("g", i, 1, T0)
+    win.prune(now=T0 + 1)  # the window is open
+    assert win.stats()["duplicate_records"] == 5
+    assert all(win.add("g", i, 1, T0) is False for i in range(5))
+
+
+def test_stats_count_what_is_held():
+    win = IntegerWindows(keep=10)
+    win.add("g", 1, 1, T0)
+    win.add(None, None, 1, T0 + 5)
+    assert win.stats() == {
+        "windows": 2,
+        "windows_kept": 10,
+        "windows_dropped": 0,
+        "duplicate_records": 1,
+        "max_duplicate_records": 1_000_000,
+    }

@@ -116,3 +116,90 @@ def test_bad_queries_are_refused(call, error):
     buf.add("m", T0, 1.0)
     with pytest.raises(error):
         call(buf)
+
+
+def test_idle_series_expire_by_arrival_not_by_their_timestamps():
+    buf = SeriesBuffer(max_series=2, idle_seconds=100)
+    buf.add("historical", 1_706_745_600, 1.0)  # dated 2024: still active while it arrives
+    buf.add("live", T0, 1.0)
+    assert buf.expire(now=T0) == 0  # both stamped as seen now
+    buf.add("live", T0 + 60, 2.0)
+    assert buf.expire(now=T0 + 99) == 0
+    assert buf.expire(now=T0 + 100) == 1  # 100 s without a sample
+    assert buf.names() == ["live"]
+    assert buf.refuse(1) is None  # its room is free again
+    assert buf.expire(now=T0 + 198) == 0  # "live" was stamped at T0 + 99
+    buf.prune(now=T0 + 199)
+    assert buf.names() == []
+
+
+def test_expire_spares_the_series_it_is_told_to_keep():
+    buf = SeriesBuffer(idle_seconds=10)
+    buf.add("a", T0, 1.0)
+    buf.add("b", T0, 1.0)
+    buf.expire(now=T0)
+    assert buf.expire(now=T0 + 50, keep={"a"}) == 1
+    assert buf.names() == ["a"]
+
+
+def test_series_never_expire_without_an_idle_time():
+    buf = SeriesBuffer()
+    buf.add("a", T0, 1.0)
+    buf.expire(now=T0)
+    assert buf.expire(now=T0 + 100 * 365 * DAY) == 0
+
+
+def test_buckets_are_bounded_per_series_even_kept_forever():
+    """A sample per day since 1970 with days kept for ever: the newest `max_buckets` stay."""
+    buf = SeriesBuffer(Retention(minute=None, hour=None, day=None), max_buckets=10)
+    for day in range(40):
+        buf.add("m", day * DAY, float(day))
+    assert len(buf.query("m", "day", 0, T0)) <= 10 + 16  # trimmed as it grows
+    buf.prune()
+    kept = [b // DAY for b, _ in buf.query("m", "day", 0, T0)]
+    assert kept == list(range(39, 29, -1))
+    buf.add("m", 5 * DAY, 1.0)  # older than everything kept: skips the resolution
+    buf.add("m", 35 * DAY, 1.0)  # within: counted
+    assert [b // DAY for b, _ in buf.query("m", "day", 0, T0)] == kept
+    assert buf.query("m", "day", 35 * DAY, 35 * DAY)[0][1].count == 2
+    assert buf.stats()["buckets"] == {"minute": 10, "hour": 10, "day": 10}
+
+
+def test_stats_count_what_is_held():
+    buf = SeriesBuffer(max_series=5, idle_seconds=60)
+    buf.add("a", T0, 1.0)
+    buf.add("a", T0 + 61, 1.0)
+    buf.add("b", T0, 1.0)
+    assert buf.stats() == {
+        "series": 2,
+        "max_series": 5,
+        "raw_samples": 3,
+        "buckets": {"minute": 3, "hour": 2, "day": 2},
+        "max_buckets_per_series": 20_000,
+        "idle_seconds": 60,
+    }
+
+
+def test_state_saved_before_expiry_loads_and_counts_its_series_as_just_seen():
+    buf = SeriesBuffer(idle_seconds=100)
+    buf.add("a", T0, 1.0)
+    old = buf.state()
+    for series in old.values():  # what the previous code saved
+        del series["seen_at"], series["floors"]
+    again = SeriesBuffer(idle_seconds=100)
+    again.load(orjson.loads(orjson.dumps(old)))
+    assert again.expire(now=T0 + 1000) == 0  # stamped now, not expired at once
+    assert again.raw("a") == buf.raw("a")
+    assert again.expire(now=T0 + 1100) == 1
+
+
+def test_state_round_trip_keeps_idle_times_and_floors():
+    buf = SeriesBuffer(Retention(day=None), idle_seconds=100, max_buckets=10)
+    for day in range(20):
+        buf.add("m", day * DAY, 1.0)
+    buf.prune(now=T0)
+    again = SeriesBuffer(Retention(day=None), idle_seconds=100, max_buckets=10)
+    again.load(orjson.loads(orjson.dumps(buf.state())))
+    again.add("m", 0, 1.0)  # below the floor: skipped by the day resolution
+    assert again.query("m", "day", 0, T0) == buf.query("m", "day", 0, T0)
+    assert again.expire(now=T0 + 100) == 0  # the sample just added counts
