@@ -40,7 +40,7 @@ async def post_samples(request: Request, settings: SettingsDep, node: NodeDep) -
     if media != "application/json":  # a 400 here, as in the original, not our usual 415
         raise InvalidInput(f"Content-Type is {media!r}; send application/json")
     raw = await read_body(request, settings.max_body_bytes)
-    samples = one_or_many(raw, SampleIn, settings.max_batch_items)  # timestamps parsed there
+    samples = await one_or_many(raw, SampleIn, settings.max_batch_items)  # timestamps parsed there
     # A far-future sample would push its series' whole history out of retention.
     latest = time.time() + settings.buffers.max_future
     records: list[wire.Record] = [
