@@ -9,7 +9,7 @@ api/errors.py, which is installed on the whole app."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import msgspec
 from fastapi import APIRouter
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.bodies import AT_ONCE, ITEMS_A_STEP, validated
+from api.bodies import AT_ONCE, ITEMS_A_STEP, Piece, validated
 from api.deps import NodeDep, idempotency_key, media_type, read_body
 from api.errors import describe_validation
 from api.responses import JSONResponse
@@ -108,7 +108,7 @@ async def batch_items(
     return await validated(pieces, IncrementIn, names, [s for s in steps if s < len(pieces)])
 
 
-def _pieces(raw: bytes, ndjson: bool) -> tuple[list[bytes] | list[msgspec.Raw], Any]:
+def _pieces(raw: bytes, ndjson: bool) -> tuple[Sequence[Piece], Callable[[int], str]]:
     """The items as their JSON, and how an error names the item at an index."""
     if ndjson:
         numbered = [(n, line) for n, line in enumerate(raw.split(b"\n"), 1) if line.strip()]
