@@ -36,6 +36,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         title="metrics cluster",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        # Operation ids are the handlers' names (`metric_range`, not FastAPI's name+path+method).
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     errors.install(app)

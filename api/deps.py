@@ -3,14 +3,14 @@ the body and header readers of the write routes."""
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from api.bodies import json_list, validated
 from cluster.common.config import Settings
 from cluster.common.errors import InvalidInput
 from cluster.node.node import Node
@@ -72,21 +72,18 @@ async def read_body(
 M = TypeVar("M", bound=BaseModel)
 
 
-def one_or_many(raw: bytes, model: type[M], limit: int) -> list[M]:
-    """A JSON object, or a JSON list of up to `limit` of them (the originals took both)."""
+async def one_or_many(raw: bytes, model: type[M], limit: int) -> list[M]:
+    """A JSON object, or a JSON list of up to `limit` of them (the originals took both). A list
+    is counted before it is validated (a loose decode, each item kept as its JSON), and a long
+    one is validated in steps with the loop free in between (api/bodies.py)."""
     if raw.lstrip()[:1] != b"[":
         return [model.model_validate_json(raw)]
-    items = _list_of(model).validate_json(raw)
+    items = json_list(raw)
     if not items:
         raise InvalidInput("the list is empty; send at least one object")
     if len(items) > limit:
         raise InvalidInput(f"{len(items)} objects exceed the limit of {limit}; split the list")
-    return items
-
-
-@functools.cache
-def _list_of(model: type[BaseModel]) -> TypeAdapter[list[BaseModel]]:
-    return TypeAdapter(list[model])  # type: ignore[valid-type]
+    return await validated(items, model, "{}.".format)
 
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"

@@ -9,6 +9,7 @@ The original systems' routes keep their own error bodies (docs/originals.md), ch
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -86,17 +87,32 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def describe_validation(exc: ValidationError | RequestValidationError) -> str:
-    """One line per problem, naming the field, e.g. `labels.0: String should have ...`."""
+# Problems named in one answer; the rest are counted (a list of wrong items has thousands).
+MAX_PROBLEMS = 10
+
+
+def describe_validation(
+    exc: ValidationError | RequestValidationError, where: Callable[[int], str] | None = None
+) -> str:
+    """One line per problem, naming the field, e.g. `labels.0: String should have ...`.
+    `where`: what names the item at an index, before its field (`items.3.`, `line 4: `), for
+    the errors of a list validated in pieces."""
     parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
+    errors = exc.errors()
+    for err in errors[:MAX_PROBLEMS]:
+        loc = [p for p in err["loc"] if p != "body"]
+        if where is not None and loc and isinstance(loc[0], int):
+            field = (where(loc[0]) + ".".join(str(p) for p in loc[1:])).rstrip(".: ")
+        else:
+            field = ".".join(str(p) for p in loc) or "body"
         message = err["msg"]
         if err["type"] == "string_pattern_mismatch":  # schemas.PRINTABLE or schemas.NAME
             message = "must not contain control characters (\\x00-\\x1f, \\x7f)"
             if "/" in err.get("ctx", {}).get("pattern", ""):
                 message += " or '/'"
-        parts.append(f"{where}: {message}")
+        parts.append(f"{field}: {message}")
+    if len(errors) > MAX_PROBLEMS:
+        parts.append(f"and {len(errors) - MAX_PROBLEMS} more problems")
     return "; ".join(parts)
 
 

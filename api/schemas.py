@@ -86,13 +86,30 @@ def _timestamp(value: Any) -> float:
     return parse_rfc3339(value)
 
 
+# The years every offset keeps within 1970-9999 in UTC (1970-01-01T00:30+01:00 is 1969).
+_YEARS = r"(?:197[1-9]|19[89][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+# What cluster/common/timeutil.py's parse_rfc3339 takes (ciso8601, strict: an offset, no leap
+# second), as the OpenAPI document states it: RFC 3339's grammar, years as above.
+DATE_TIME = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": (
+        rf"^{_YEARS}-[0-9]{{2}}-[0-9]{{2}}[Tt ][0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}(\.[0-9]+)?"
+        r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+    ),
+}
+DATE = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+
 # An RFC 3339 date-time on the wire (cluster/common/timeutil.py: strict, with its offset, 1970 to
-# 9999), Unix seconds in the model. How far ahead it may be depends on the settings: the routes
-# check that (timeutil.not_after).
+# 9999), Unix seconds in the model. How far ahead it may be depends on the settings and the clock,
+# which no JSON Schema can state: the routes check that (timeutil.not_after), and the document
+# says it in words.
 Timestamp = Annotated[
     float,
     PlainValidator(_timestamp),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
+    WithJsonSchema(
+        {**DATE_TIME, "description": "RFC 3339 with its offset; at most max_future ahead"}
+    ),
 ]
 
 
@@ -131,11 +148,31 @@ class EventIn(_Original):
 MAX_INTEGER = 2**32 - 1  # the original's INT UNSIGNED column
 
 
+def _integer_in_schema(schema: dict[str, Any]) -> None:
+    """The document states what the route checks after the model (with loopstock's own error
+    codes): `integer` is required, 1..2^32-1; `generator` and `seq` come both or neither."""
+    schema["required"] = ["integer"]
+    schema["properties"]["integer"] = {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}
+    schema["anyOf"] = [
+        {
+            "required": ["generator", "seq"],
+            "properties": {"generator": {"type": "string"}, "seq": {"type": "integer"}},
+        },
+        {"properties": {"generator": {"type": "null"}, "seq": {"type": "null"}}},
+    ]
+
+
 class IntegerIn(_Original):
     """`POST /v1/integers` (loopstock). `generator` and `seq` identify a sample so that a resend
     is not counted twice; `timestamp` (RFC 3339) is its event time, else the server's time."""
 
+    model_config = ConfigDict(json_schema_extra=_integer_in_schema)
+
     integer: int | None = None
     generator: Name | None = None
     seq: int | None = Field(default=None, ge=0, le=MAX_VALUE)
-    timestamp: Timestamp | None = None
+    timestamp: Timestamp | None = Field(
+        default=None,
+        description="its window must still be open (integer_window + integer_grace, ~6 s), "
+        "else 400 late_integer",
+    )

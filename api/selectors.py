@@ -13,6 +13,15 @@ from cluster.common.wire import Selector
 
 MAX_SELECTOR = 1024
 
+# The selectors the OpenAPI document states: every one parses. The parser takes more (any JSON
+# escape, any Python regular expression, other spaces); a regex's validity is no pattern's to
+# state, so the document's regex form keeps to names, `|`, anchors and `.` (`.*`, `.+`, `.?`).
+SELECTOR_PATTERN = (
+    r"^([a-zA-Z_:][a-zA-Z0-9_:]*"
+    r'|\{ *__name__ *= *"([^"\\\x00-\x1f]|\\["\\/bfnrt])*" *,? *\}'
+    r'|\{ *__name__ *=~ *"([a-zA-Z0-9_:|^$]|\.[*+?]?)*" *,? *\})$'
+)
+
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 # A double-quoted string with backslash escapes; JSON's escapes are Prometheus's common ones.
 _BRACES = re.compile(r'\{\s*__name__\s*(=~|=)\s*("(?:[^"\\]|\\.)*")\s*,?\s*\}')

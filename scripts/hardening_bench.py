@@ -27,8 +27,7 @@ import httpx
 import orjson
 import typer
 
-from api.routes.counters import check_counts
-from api.schemas import BatchIn
+from api.routes.counters import batch_items
 from cluster.actor import MetricsActor
 from cluster.common import wire
 from cluster.common.errors import InvalidInput, TooLarge
@@ -86,8 +85,7 @@ def caps(repeat: Annotated[int, typer.Option(help="runs of each body")] = 5) -> 
         for _ in range(repeat):
             started = time.perf_counter()
             try:
-                asyncio.run(check_counts(body, False, 10_000, 100_000))
-                BatchIn.model_validate_json(body)
+                asyncio.run(batch_items(body, False, 10_000, 100_000))
                 answer = "accepted"
             except TooLarge:
                 answer = "413"

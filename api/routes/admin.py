@@ -7,14 +7,13 @@ wrong ones or while the API is off; never a 5xx for either."""
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from api.deps import NodeDep, SettingsDep
-from api.selectors import parse_selector
+from api.selectors import MAX_SELECTOR, SELECTOR_PATTERN, parse_selector
 from cluster.common import wire
 from cluster.common.config import Settings
 from cluster.common.errors import InvalidInput
@@ -39,22 +38,40 @@ def _authorize(request: Request, settings: Settings) -> None:
         raise HTTPException(403, "the admin token is wrong")
 
 
-@router.post("/api/v1/admin/tsdb/delete_series", status_code=204)
-@router.put("/api/v1/admin/tsdb/delete_series", status_code=204, operation_id="delete_series_put")
-async def delete_series(
-    request: Request,
-    settings: SettingsDep,
-    node: NodeDep,
-    match: Annotated[list[str], Query(alias="match[]")] = [],  # noqa: B006 (FastAPI copies it)
-    start: str | None = None,
-    end: str | None = None,
-) -> Response:
+# The route reads its query itself (its own messages for a missing or malformed selector, and
+# for Prometheus's start and end, which it refuses); the document states the selectors it takes.
+_MATCH = {
+    "name": "match[]",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": True,
+    "schema": {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "maxLength": MAX_SELECTOR, "pattern": SELECTOR_PATTERN},
+    },
+    "description": 'a metric name, {__name__="name"} or {__name__=~"regex"}',
+}
+_OPENAPI = {"parameters": [_MATCH], "security": [{"adminToken": []}]}
+
+
+@router.post("/api/v1/admin/tsdb/delete_series", status_code=204, openapi_extra=_OPENAPI)
+@router.put(
+    "/api/v1/admin/tsdb/delete_series",
+    status_code=204,
+    operation_id="delete_series_put",
+    openapi_extra=_OPENAPI,
+)
+async def delete_series(request: Request, settings: SettingsDep, node: NodeDep) -> Response:
     """Delete every counter and metric series a `match[]` selector names (a name, or
     `{__name__="name"}`, or `{__name__=~"regex"}`). 204 once the delete is durable."""
     _authorize(request, settings)
+    query = request.query_params
+    match = query.getlist("match[]")
     if not match:
         raise InvalidInput('give at least one match[] selector, e.g. match[]={__name__=~"tmp_.*"}')
-    if start is not None or end is not None:
+    if "start" in query or "end" in query:
         raise InvalidInput("start and end are not supported: whole series are deleted")
     selectors = [parse_selector(text) for text in match]
     await node.delete_series(wire.DeleteSeries(selectors))

@@ -10,12 +10,12 @@ not distinct users; the empty answer was `null` (now `[]`).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import NodeDep, SettingsDep, idempotency_key, media_type, read_body
-from api.schemas import EventIn
+from api.schemas import DATE, EventIn
 from cluster.common import wire
 from cluster.common.errors import InvalidInput
 from cluster.common.timeutil import day_of
@@ -38,10 +38,12 @@ async def post_event(request: Request, settings: SettingsDep, node: NodeDep) -> 
 
 
 @router.get("/v1/events/{metric}/distinct_users")
-async def distinct_users(metric: str, node: NodeDep, day: str | None = None) -> dict[str, Any]:
+async def distinct_users(
+    metric: str, node: NodeDep, day: Annotated[str | None, Query(json_schema_extra=DATE)] = None
+) -> dict[str, Any]:
     """How many distinct users sent events of `metric` on `day` (UTC, default today), with the
     number of events and the sum of their counts."""
-    return await node.read(wire.DistinctUsers(metric, day or day_of(time.time())))
+    return await node.read(wire.DistinctUsers(metric, day_of(time.time()) if day is None else day))
 
 
 @router.get("/metrics/hourly_logs/total")

@@ -57,7 +57,7 @@ async def post_host_metrics(request: Request, settings: SettingsDep, node: NodeD
     """One row `{"id", "cpu_usage", "memory_usage", "disk_usage", "timestamp"}` (percentages,
     RFC 3339) or a list of them."""
     raw = await read_body(request, settings.max_body_bytes)
-    rows = one_or_many(raw, HostIn, settings.max_batch_items)  # timestamps parsed there
+    rows = await one_or_many(raw, HostIn, settings.max_batch_items)  # timestamps parsed there
     latest = time.time() + settings.buffers.max_future
     records: list[wire.Record] = [
         wire.HostRow(

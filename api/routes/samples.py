@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import calendar
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from api.deps import NodeDep, SettingsDep, idempotency_key, media_type, one_or_many, read_body
 from api.responses import JSONResponse
-from api.schemas import SampleIn
+from api.schemas import DATE, DATE_TIME, SampleIn
 from cluster.common import wire
 from cluster.common.errors import InvalidInput
 from cluster.common.timeutil import not_after, parse_day, parse_rfc3339, rfc3339
@@ -40,7 +40,7 @@ async def post_samples(request: Request, settings: SettingsDep, node: NodeDep) -
     if media != "application/json":  # a 400 here, as in the original, not our usual 415
         raise InvalidInput(f"Content-Type is {media!r}; send application/json")
     raw = await read_body(request, settings.max_body_bytes)
-    samples = one_or_many(raw, SampleIn, settings.max_batch_items)  # timestamps parsed there
+    samples = await one_or_many(raw, SampleIn, settings.max_batch_items)  # timestamps parsed there
     # A far-future sample would push its series' whole history out of retention.
     latest = time.time() + settings.buffers.max_future
     records: list[wire.Record] = [
@@ -57,15 +57,20 @@ async def metric_names(node: NodeDep) -> list[str]:
     return await node.read(wire.SeriesNames())
 
 
+# The route checks its path itself, with the original's messages; the document states the same.
+Granularity = Annotated[str, Path(json_schema_extra={"enum": list(RESOLUTIONS)})]
+Moment = Annotated[str, Path(json_schema_extra={"anyOf": [DATE, DATE_TIME]})]
+
+
 @router.get("/v1/metrics/{name}/{granularity}/{start}/{end}")
 async def metric_range(
-    name: str, granularity: str, start: str, end: str, node: NodeDep
+    name: str, granularity: Granularity, start: Moment, end: Moment, node: NodeDep
 ) -> dict[str, Any]:
     """The average (and count, min, max) per bucket of `granularity` from `start` to `end`,
     both included, newest first. Dates are `YYYY-MM-DD` (an end date covers its whole day) or
-    RFC 3339 date-times."""
-    first = _moment(start, "startDate", end_of_day=False)
-    last = _moment(end, "endDate", end_of_day=True)
+    RFC 3339 date-times; `start` after `end` is a 400 (`Invalid date range`)."""
+    first = parse_moment(start, "startDate", end_of_day=False)
+    last = parse_moment(end, "endDate", end_of_day=True)
     if granularity not in RESOLUTIONS:
         raise InvalidInput(
             f"granularity {granularity!r} is not one of {', '.join(RESOLUTIONS)}",
@@ -94,8 +99,9 @@ async def metric_range(
     }
 
 
-def _moment(text: str, what: str, end_of_day: bool) -> float:
-    """A path date (`YYYY-MM-DD`, the original's form) or RFC 3339 date-time."""
+def parse_moment(text: str, what: str, end_of_day: bool) -> float:
+    """A path date (`YYYY-MM-DD`, the original's form: its midnight, or its last second for an
+    end) or RFC 3339 date-time, in Unix seconds."""
     try:
         if len(text) == 10:
             day = parse_day(text, what)

@@ -78,6 +78,8 @@ def test_unknown_user_and_metric_are_404_and_a_bad_day_400(client):
     assert client.get("/v1/users/nobody_at_all").status_code == 404
     assert client.get("/v1/events/never_sent/distinct_users").status_code == 404
     assert client.get("/v1/events/it_call/distinct_users?day=2024-13-01").status_code == 400
+    # An empty day is no date (it was read as today); only a missing one means today.
+    assert client.get("/v1/events/it_call/distinct_users?day=").status_code == 400
 
 
 def test_debug_vars_is_valid_json_under_concurrent_requests(client):
