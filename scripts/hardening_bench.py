@@ -4,6 +4,8 @@
   caps     time to refuse (or accept) the largest batches, as the node's event loop spends it
   hourly   a per-user hourly read over N last-hour events: its time and the longest pause
            of the actor's event loop meanwhile (a 1 ms ticker running beside it)
+  save     a save of the record buffers holding N last-hour events: how long the actor's
+           loop is held (taking the state) and the longest pause while a thread writes it
   start    time of `start` on a throwaway cluster, and whether every /cluster is true then
   abuse    p99 of small POSTs on a node (wrk) alone, then while oversized batches hit it
 
@@ -104,13 +106,7 @@ def hourly(
     users: Annotated[int, typer.Option(help="distinct users")] = 200_000,
 ) -> None:
     """A per-user hourly read beside a 1 ms ticker on the actor's loop."""
-    limits = {"max_users": 2 * events, "max_recent_events": 2 * events}
-    actor = MetricsActor(f"{tempfile.mkdtemp()}/c.sqlite3", record_limits=limits)
-    now = time.time()
-    for i in range(events):
-        actor._records.events.add(f"user{i % users}", f"m{i % 10}", i % 7, now - 3000 + i / 1000)
-    gc.collect(1)
-    gc.freeze()  # as the actor's upkeep does every minute
+    actor = _actor_with_events(events, users)
 
     async def measure() -> None:
         gaps: list[float] = []
@@ -133,6 +129,52 @@ def hourly(
         await beat
 
     asyncio.run(measure())
+
+
+@app.command()
+def save(
+    events: Annotated[int, typer.Option(help="last-hour events")] = 1_000_000,
+    users: Annotated[int, typer.Option(help="distinct users")] = 200_000,
+    repeat: Annotated[int, typer.Option(help="saves")] = 3,
+) -> None:
+    """Saves of the record buffers beside a 1 ms ticker and batches on the actor's loop."""
+    actor = _actor_with_events(events, users)
+
+    async def measure() -> None:
+        gaps: list[float] = []
+        done = asyncio.Event()
+        beat = asyncio.create_task(_ticker(gaps, done))
+        typer.echo("| save | state file | taking the state | whole save | longest loop pause |")
+        typer.echo("|---|---|---|---|---|")
+        for run in range(1, repeat + 1):
+            await asyncio.sleep(0.05)
+            gaps.clear()
+            actor._records_dirty = True
+            started = time.perf_counter()
+            actor._save_records()
+            taken = time.perf_counter() - started
+            await actor._saving
+            took = time.perf_counter() - started
+            last = actor.describe()["record_saves"]["last"]
+            typer.echo(
+                f"| {run} | {last['bytes'] / 2**20:.0f} MiB | {1000 * taken:.0f} ms | "
+                f"{took:.2f} s | {1000 * max(gaps, default=0.0):.0f} ms |"
+            )
+        done.set()
+        await beat
+
+    asyncio.run(measure())
+
+
+def _actor_with_events(events: int, users: int) -> MetricsActor:
+    limits = {"max_users": 2 * events, "max_recent_events": 2 * events}
+    actor = MetricsActor(f"{tempfile.mkdtemp()}/c.sqlite3", record_limits=limits)
+    now = time.time()
+    for i in range(events):
+        actor._records.events.add(f"user{i % users}", f"m{i % 10}", i % 7, now - 3000 + i / 1000)
+    gc.collect(1)
+    gc.freeze()  # as the actor's upkeep does every minute
+    return actor
 
 
 async def _ticker(gaps: list[float], done: asyncio.Event) -> None:

@@ -22,7 +22,9 @@ Contract (what a caller may rely on):
   batch is answered, and when it fails it is retried with backoff while batches keep being
   committed; `describe()` (shown in /health) reports it.
 - Records follow the same rules: a request's records and its increments are applied together
-  or refused together, committed in the batch's transaction, replayed at recovery.
+  or refused together, committed in the batch's transaction, replayed at recovery. The record
+  buffers are saved at most every `records_snapshot_seconds`, by a thread while batches go on
+  (statefile.py); the records they hold then leave the log.
 
 Batches arrive as wire bytes (cluster/common/wire.py), through Ray (`apply`) or the direct path
 (server.py): `answer` serves both. Ray is imported only where a Ray runtime exists, so unit
@@ -32,17 +34,20 @@ tests and the nodes' route tests drive the class directly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
+import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import orjson
 
+from cluster.actor import statefile
 from cluster.actor.counters import Stage
 from cluster.actor.log import Durability, DurableLog, LogError, request_digest
 from cluster.actor.records import Pending, RecordLimits, Records
@@ -124,10 +129,13 @@ class MetricsActor:
         self._records.apply(recovered.records)
         self._records_dirty = bool(recovered.records)
         # The record buffers are saved whole (events of the last hour, rollups...): at most this
-        # often, so a busy actor does not stall on it every `snapshot_every` batches. Until
-        # then their records stay in the log, replayed at recovery.
+        # often, since a save costs in proportion to what they hold. Until then their records
+        # stay in the log, replayed at recovery.
         self._records_every = records_snapshot_seconds
         self._records_saved = time.monotonic()
+        self._saving: asyncio.Task[None] | None = None  # the record buffers' save in flight
+        self._saves = _Attempts("saving the record buffers")
+        self._last_save: dict[str, float] = {}
         self._counts = recovered.counts
         mono, wall = time.monotonic(), time.time()
         # Monotonic commit times, oldest first (dicts keep insertion order), so pruning pops
@@ -165,8 +173,7 @@ class MetricsActor:
         self._server: BatchServer | None = None
         self._maintainer: asyncio.Task[None] | None = None
         self._snapshot_due = False  # scheduled to run right after the current call
-        self._snapshots = {"failures": 0, "last_error": None, "last_ok_at": None}
-        self._retry_at = 0.0  # monotonic; no snapshot attempt before it after a failure
+        self._folds = _Attempts("snapshot")
         self._freeze_at = time.monotonic() + _FREEZE_EVERY
         # Folding the log costs more than replaying it: leave it to the usual threshold, so a
         # restart answers sooner. Only a log grown over several restarts is folded now.
@@ -326,12 +333,6 @@ class MetricsActor:
                 log.warning("%s", exc)
         self._try_snapshot()
 
-    def _snapshot_wanted(self) -> bool:
-        """The log is long enough to fold, or the record buffers changed and are due a save
-        (the timer saves them even while no batch comes)."""
-        due = time.monotonic() - self._records_saved >= self._records_every
-        return self._log_rows >= self._snapshot_every or (self._records_dirty and due)
-
     def _prune(self, mono: float) -> None:
         """Drop expired batch ids and keys from memory; `maintain` deletes them from the log."""
         cutoff = mono - self._dedup_window
@@ -365,20 +366,19 @@ class MetricsActor:
             loop.call_soon(self._try_snapshot)
 
     def _try_snapshot(self) -> None:
+        """Fold the log when it is long enough; start saving the record buffers when they
+        changed and their interval has passed. Each retries after a failure's backoff."""
         self._snapshot_due = False
-        if time.monotonic() < self._retry_at or not self._snapshot_wanted():
-            return
-        try:
-            self._snapshot()
-        except LogError as exc:
-            failures = self._snapshots["failures"] + 1
-            wait = min(_RETRY_MAX, 0.5 * 2**failures)
-            self._retry_at = time.monotonic() + wait
-            self._snapshots.update(failures=failures, last_error=str(exc))
-            log.error("snapshot failed (%s); batches are still committed; retry in %g s", exc, wait)
-            return
-        self._retry_at = 0.0
-        self._snapshots.update(failures=0, last_error=None, last_ok_at=time.time())
+        if self._log_rows >= self._snapshot_every and self._folds.ready():
+            try:
+                self._fold()
+            except LogError as exc:
+                self._folds.failed(exc)
+            else:
+                self._folds.ok()
+        due = time.monotonic() - self._records_saved >= self._records_every
+        if self._records_dirty and due and self._saves.ready():
+            self._save_records()
 
     def _repeat(self, batch: Batch) -> BatchDone:
         merged_refusal, refusals = self._refused.get(batch.id, (None, {}))
@@ -396,34 +396,74 @@ class MetricsActor:
     def _current(self, labels: dict[str, int]) -> Applied:
         return Applied({label: self._counts.get(label, 0) for label in labels})
 
-    def _snapshot(self, records: bool = False, deleted: list[str] | None = None) -> None:
-        """Fold the log; with `records` (or when their interval has passed) save the record
-        buffers too; remove the `deleted` counters in the same transaction."""
-        now = time.time()
-        state = None
-        due = time.monotonic() - self._records_saved >= self._records_every
-        if records or (self._records_dirty and due):
-            self._records.prune(now)
-            state = self._records.state()
+    def _fold(self, deleted: list[str] | None = None) -> None:
+        """Fold the log into the counters' snapshot; remove the `deleted` counters in the same
+        transaction."""
         gone = set(deleted or ())
         values = {label: self._counts[label] for label in self._dirty if label not in gone}
-        self._log.snapshot(values, state=state, deleted=deleted)
+        self._log.snapshot(values, deleted=deleted)
         for label in gone:
             del self._counts[label]
         if gone:
             self._json = None
-        if state is not None:
-            self._records_dirty = False
-            self._records_saved = time.monotonic()
         self._dirty.clear()
         self._log_rows = 0
+
+    def _save_records(self) -> None:
+        """Save the record buffers, one save at a time: their state taken here (copies, ~50 ms
+        for a million events), written by a thread while batches go on, then named by the log
+        with the records it holds dropped. Without a running loop (tests), written at once."""
+        if self._saving is not None and not self._saving.done():
+            return
+        self._records.prune(time.time())
+        try:
+            mark, path = self._log.records_mark(), self._log.next_state_file()
+        except LogError as exc:
+            self._save_failed(exc)
+            return
+        write = functools.partial(
+            statefile.write, path, self._records.state(), self._log.durability == "fsync"
+        )
+        self._records_dirty = False
+        self._records_saved = time.monotonic()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._save_in_thread(path, mark, write))
+            return
+        self._saving = loop.create_task(self._save_in_thread(path, mark, write))
+
+    async def _save_in_thread(self, path: Path, mark: int, write: Callable[[], int]) -> None:
+        started = time.perf_counter()
+        try:
+            size = await asyncio.get_running_loop().run_in_executor(None, write)
+            self._log.switch_state(path, mark)
+        except (OSError, LogError) as exc:
+            self._records_dirty = True
+            self._records_saved = -math.inf  # due again once the backoff has passed
+            self._saves.failed(exc)
+            return
+        self._saves.ok()
+        self._last_save = {"bytes": size, "seconds": round(time.perf_counter() - started, 3)}
+
+    async def _records_saved_now(self) -> None:
+        """Save the record buffers as they are now, whatever the interval; StoreUnavailable
+        when that fails."""
+        if self._saving is not None:
+            await self._saving  # taken before the caller's change
+        self._save_records()
+        if self._saving is not None:
+            await self._saving
+        if self._saves.failures:
+            raise StoreUnavailable(f"the change could not be saved ({self._saves.last_error})")
 
     # Admin
 
     async def delete_series(self, request: wire.DeleteSeries) -> dict[str, int]:
-        """Delete every counter and metric series a selector names, durably: one snapshot
-        transaction folds the log, drops the counters and saves the buffers without the
-        series. Deleting again is harmless (a retry after ActorUnavailableError)."""
+        """Delete every counter and metric series a selector names, durably: a snapshot
+        folds the log and drops the counters in one transaction, then the record buffers are
+        saved without the series before the answer. Deleting again is harmless (a retry after
+        ActorUnavailableError)."""
         self._keep_maintained()
         matchers = [selector.matcher() for selector in request.selectors]
 
@@ -434,15 +474,16 @@ class MetricsActor:
         series = [name for name in self._records.series.names() if named(name)]
         if not counters and not series:
             return {"counters": 0, "series": 0}
-        if series:
-            # Gone from memory first, so the state saved below lacks them. Should the write
-            # fail, the buffers stay marked changed and the retried snapshot saves the delete.
-            self._records.series.delete(set(series))
-            self._records_dirty = True
         try:
-            self._snapshot(records=bool(series), deleted=counters)
+            self._fold(deleted=counters)
         except LogError as exc:
             raise StoreUnavailable(f"the delete could not be saved ({exc}); retry it") from None
+        if series:
+            # Gone from memory first, so the state saved lacks them. Should the save fail, the
+            # buffers stay marked changed and the upkeep's next save keeps the delete.
+            self._records.series.delete(set(series))
+            self._records_dirty = True
+            await self._records_saved_now()
         return {"counters": len(counters), "series": len(series)}
 
     # The direct path
@@ -459,9 +500,12 @@ class MetricsActor:
         return host, port, self._server.secret
 
     async def close(self) -> None:
-        """Stop listening and close the log (tests; Ray ends the process otherwise)."""
+        """Stop listening, finish a save in flight and close the log (tests; Ray ends the
+        process otherwise)."""
         if self._maintainer is not None:
             self._maintainer.cancel()
+        if self._saving is not None:
+            await self._saving
         if self._server is not None:
             await self._server.close()
         self._log.close()
@@ -514,7 +558,14 @@ class MetricsActor:
                 "max": self._max_keys,
                 "max_bytes": self._max_key_bytes,
             },
-            "snapshots": {**self._snapshots, "log_rows": self._log_rows},
+            "snapshots": {**self._folds.shown(), "log_rows": self._log_rows},
+            "record_saves": {
+                **self._saves.shown(),
+                "saving": self._saving is not None and not self._saving.done(),
+                "last": self._last_save,
+                "every_seconds": self._records_every,
+            },
+            "records": self._records.stats(),
             "started_at": self._started_at,
             "recovery": self._recovery,
         }
@@ -525,6 +576,41 @@ class MetricsActor:
 
         context = ray.get_runtime_context()
         return {"node_id": context.get_node_id(), "actor_id": context.get_actor_id()}
+
+
+class _Attempts:
+    """A write retried in the background: its failures in a row, the last error, and the
+    backoff before the next attempt (1 s, doubling, at most _RETRY_MAX)."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self.failures = 0
+        self.last_error: str | None = None
+        self._last_ok_at: float | None = None
+        self._retry_at = 0.0  # monotonic
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self._retry_at
+
+    def failed(self, exc: Exception) -> None:
+        self.failures += 1
+        wait = min(_RETRY_MAX, 0.5 * 2**self.failures)
+        self._retry_at = time.monotonic() + wait
+        self.last_error = str(exc)
+        log.error(
+            "%s failed (%s); batches are still committed; retry in %g s", self._what, exc, wait
+        )
+
+    def ok(self) -> None:
+        self.failures, self.last_error, self._retry_at = 0, None, 0.0
+        self._last_ok_at = time.time()
+
+    def shown(self) -> dict[str, Any]:
+        return {
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_ok_at": self._last_ok_at,
+        }
 
 
 def _record_limits(given: dict[str, Any]) -> RecordLimits:

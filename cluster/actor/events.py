@@ -240,13 +240,14 @@ class EventLog:
         return {"username": username, "first_seen": ts, "first_seen_at": rfc3339(ts)}
 
     def state(self) -> dict[str, Any]:
-        """Everything, as JSON-ready values (sets as sorted lists); limits are not part of it."""
+        """Everything, as copies a thread may encode while the log changes (statefile.py; sets
+        stay sets there, a tenth of a sort's time); limits are not part of it."""
         return {
             "recent": self._recent.state(),
             "days": {
                 metric: {
                     name: {
-                        "users": None if day.users is None else sorted(day.users),
+                        "users": None if day.users is None else set(day.users),
                         "folded_users": day.folded_users,
                         "events": day.events,
                         "total": day.total,

@@ -213,8 +213,8 @@ class LastHour:
         finally:
             self._captures.remove(capture)
 
-    def state(self) -> list[list[Any]]:
-        return [list(event) for event in self._events]
+    def state(self) -> list[Event]:
+        return list(self._events)
 
     def load(self, events: list[list[Any]]) -> None:
         """Replace everything with the events of a `state()` (or older: in any order)."""

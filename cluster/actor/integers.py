@@ -156,13 +156,14 @@ class IntegerWindows:
         }
 
     def state(self) -> dict[str, Any]:
-        """Everything, as JSON-ready values; sums as decimal strings, since they may outgrow the
-        64-bit integers JSON libraries such as orjson accept. Limits are not part of it."""
+        """Everything, as copies a thread may encode while the windows change (statefile.py);
+        sums as decimal strings, since they may outgrow the 64-bit integers JSON libraries such
+        as orjson accept. Limits are not part of it."""
         return {
             "windows": [
                 [k, str(self._windows[k].total), self._windows[k].count] for k in self._order
             ],
-            "seen": [[generator, seq, k] for (generator, seq), k in self._seen.items()],
+            "seen": list(self._seen.items()),  # ((generator, seq), window): no row built
             "dropped": self._dropped,
             "floor": self._floor,
         }
@@ -171,7 +172,11 @@ class IntegerWindows:
         """Replace everything with a `state()` taken earlier (limits stay these windows' own)."""
         self._windows = {k: Window(int(total), count) for k, total, count in state["windows"]}
         self._order = sorted(self._windows)
-        self._seen = {(generator, seq): k for generator, seq, k in state["seen"]}
+        # Saved as ((generator, seq), window) pairs; before, as [generator, seq, window].
+        self._seen = {
+            (row[0][0], row[0][1]) if len(row) == 2 else (row[0], row[1]): row[-1]
+            for row in state["seen"]
+        }
         for k in self._seen.values():
             if (window := self._windows.get(k)) is not None:
                 window.seen += 1

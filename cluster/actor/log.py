@@ -15,9 +15,13 @@ Layout:
   LOG_FORMAT; a log without it is format 1, which decodes the same way). A log of a newer
   format than this code knows is refused, not misread.
 - `records`: one row per batch that carried records (samples, host rows, events, integers; see
-  cluster/actor/records.py), replayed in order at recovery. `state`: the record buffers as of the
-  last snapshot that found them changed, one JSON document per part; written in the same
-  transaction that empties `records`.
+  cluster/actor/records.py), replayed in order at recovery. The record buffers as of some row
+  (`records_mark`) are saved in a state file beside the log (statefile.py), written by a thread
+  while batches go on: `<log>.state.<n>`, n counting up. `switch_state` names the new file in
+  `meta` and deletes the rows it holds, in one transaction, so recovery loads the file named and
+  replays the rows left. Row ids only grow while rows exist; they restart only when a switch has
+  emptied the table, and one save at a time runs. Format 3 kept the state in a `state` table,
+  read while no file is named.
 
 Durability: `process` (synchronous=NORMAL) keeps every committed batch when the process is
 killed; `fsync` (synchronous=FULL) also when the machine loses power.
@@ -36,6 +40,7 @@ from typing import Any, Literal
 import msgspec
 import orjson
 
+from cluster.actor import statefile
 from cluster.common.wire import LOG_FORMAT, BatchId, Record, log_encode, log_records, log_values
 
 Durability = Literal["process", "fsync"]
@@ -122,7 +127,7 @@ class DurableLog:
                     "SELECT * FROM idempotency WHERE at >= ? ORDER BY at", (keys_since,)
                 )
             }
-            state = {part: orjson.loads(body) for part, body in db.execute("SELECT * FROM state")}
+            state = self._state()
             records = []
             for (body,) in db.execute("SELECT body FROM records ORDER BY id"):
                 records.extend(log_records(body))
@@ -132,6 +137,8 @@ class DurableLog:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
         except (sqlite3.DatabaseError, orjson.JSONDecodeError, msgspec.DecodeError) as exc:
             raise LogError(f"{self.path}: the log is corrupt: {exc}") from exc
+        except OSError as exc:
+            raise LogError(f"{self.path}: cannot read its state file: {exc}") from exc
         return Recovered(counts, applied, idempotency, epoch, replayed, log_rows, state, records)
 
     def commit(
@@ -164,27 +171,15 @@ class DurableLog:
                 raise LogError(f"{self.path}: cannot write: {exc}") from exc
             raise
 
-    def snapshot(
-        self,
-        values: dict[str, int],
-        state: dict[str, Any] | None = None,
-        deleted: list[str] | None = None,
-    ) -> None:
-        """Fold the log into `counters` (given every label changed since the last snapshot),
-        and replace the record buffers' `state` if given (then the records log is folded too).
-        The `deleted` counters are removed in the same transaction."""
+    def snapshot(self, values: dict[str, int], deleted: list[str] | None = None) -> None:
+        """Fold the log into `counters` (given every label changed since the last snapshot);
+        the `deleted` counters are removed in the same transaction."""
         db = self._db
         try:
             db.execute("BEGIN")
             db.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?)", values.items())
             db.execute("DELETE FROM log")
             db.executemany("DELETE FROM counters WHERE label = ?", [(d,) for d in deleted or ()])
-            if state is not None:
-                db.executemany(
-                    "INSERT OR REPLACE INTO state VALUES (?, ?)",
-                    [(part, orjson.dumps(body)) for part, body in state.items()],
-                )
-                db.execute("DELETE FROM records")
             db.execute("COMMIT")
         except Exception as exc:
             if db.in_transaction:
@@ -192,6 +187,38 @@ class DurableLog:
             if isinstance(exc, sqlite3.Error):
                 raise LogError(f"{self.path}: cannot write a snapshot: {exc}") from exc
             raise
+
+    def records_mark(self) -> int:
+        """The last records row: a state taken now holds it and every row before."""
+        try:
+            (mark,) = self._db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
+        except sqlite3.Error as exc:
+            raise LogError(f"{self.path}: cannot read: {exc}") from exc
+        return mark
+
+    def next_state_file(self) -> Path:
+        """Where the next state file goes (a file left by a save that never switched is
+        overwritten)."""
+        return self._state_file(self._state_number() + 1)
+
+    def switch_state(self, path: Path, mark: int) -> None:
+        """Make `path` (from `next_state_file`, written whole) the state in force, holding every
+        records row up to `mark`: those rows go, in the same transaction. Then the file it
+        replaces goes too."""
+        db, number = self._db, self._state_number() + 1
+        if path != self._state_file(number):
+            raise ValueError(f"{path} is not the next state file")
+        try:
+            db.execute("BEGIN")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('state_file', ?)", (number,))
+            db.execute("DELETE FROM records WHERE id <= ?", (mark,))
+            db.execute("DELETE FROM state")
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise LogError(f"{self.path}: cannot switch to {path.name}: {exc}") from exc
+        self._state_file(number - 1).unlink(missing_ok=True)
 
     def forget(self, batch_ids: list[BatchId], keys: list[str]) -> None:
         """Delete these batch ids and Idempotency-Keys (their windows have passed)."""
@@ -209,6 +236,19 @@ class DurableLog:
                 db.execute("ROLLBACK")
             raise LogError(f"{self.path}: cannot forget old ids: {exc}") from exc
 
+    def _state(self) -> dict[str, Any]:
+        number = self._state_number()
+        if number:
+            return statefile.read(self._state_file(number))
+        return {part: orjson.loads(body) for part, body in self._db.execute("SELECT * FROM state")}
+
+    def _state_number(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'state_file'").fetchone()
+        return row[0] if row else 0
+
+    def _state_file(self, number: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.state.{number}")
+
     def _check_format(self, keys_since: float) -> None:
         db = self._db
         row = db.execute("SELECT value FROM meta WHERE key = 'log_format'").fetchone()
@@ -219,12 +259,14 @@ class DurableLog:
                 f"{LOG_FORMAT}; run the version that wrote it"
             )
         if found < LOG_FORMAT:
-            # Formats 1 and 2 kept each key's whole request; 3 keeps its digest. The rest of
-            # the log decodes the same way.
-            db.create_function("request_digest", 1, request_digest, deterministic=True)
+            # Formats 1 and 2 kept each key's whole request; 3 keeps its digest. Format 3's
+            # state table is read until the first state file replaces it. The rest of the log
+            # decodes the same way.
             db.execute("BEGIN")
-            db.execute("DELETE FROM idempotency WHERE at < ?", (keys_since,))
-            db.execute("UPDATE idempotency SET request = request_digest(request)")
+            if found < 3:
+                db.create_function("request_digest", 1, request_digest, deterministic=True)
+                db.execute("DELETE FROM idempotency WHERE at < ?", (keys_since,))
+                db.execute("UPDATE idempotency SET request = request_digest(request)")
             db.execute("INSERT OR REPLACE INTO meta VALUES ('log_format', ?)", (LOG_FORMAT,))
             db.execute("COMMIT")
 

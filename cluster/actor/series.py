@@ -217,17 +217,17 @@ class SeriesBuffer:
         return sorted(found, key=lambda pair: pair[0], reverse=True)
 
     def state(self) -> dict[str, Any]:
-        """Everything, JSON-ready (the store's snapshot)."""
+        """Everything, as copies a thread may encode while the buffer changes (statefile.py)."""
         return {
             name: {
                 "newest": s.newest,
-                "raw": s.raw,
+                "raw": list(s.raw),
                 "rollups": {
                     res: [[b, r.count, r.total, r.low, r.high] for b, r in buckets.items()]
                     for res, buckets in s.rollups.items()
                 },
                 "seen_at": s.seen_at,
-                "floors": s.floors,
+                "floors": dict(s.floors),
             }
             for name, s in self._series.items()
         }

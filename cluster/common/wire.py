@@ -23,8 +23,9 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 # 1: records and values as JSON lists, no version row. 2: the same encodings, versioned.
-# 3: an Idempotency-Key keeps a digest of its request, not the request.
-LOG_FORMAT = 3
+# 3: an Idempotency-Key keeps a digest of its request, not the request. 4: the record buffers'
+# state in a file the log names (an older version would read a stale state table).
+LOG_FORMAT = 4
 MAX_VALUE = 2**63 - 1  # the largest counter value (and increment) the cluster holds
 # Rollup resolutions of a series and their bucket widths in seconds (SeriesRange.resolution).
 RESOLUTIONS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}

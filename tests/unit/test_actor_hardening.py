@@ -53,7 +53,7 @@ def test_a_failed_snapshot_after_a_commit_does_not_fail_the_commit(db):
     # A retry of the committed batch is recognised, not counted twice.
     assert outcome(actor.apply_now(batch(1))) == wire.Applied({"a": 2})
     del actor._log.snapshot  # the disk has room again
-    actor._retry_at = 0.0  # the backoff has passed
+    actor._folds._retry_at = 0.0  # the backoff has passed
     actor.maintain()
     snapshots = actor.describe()["snapshots"]
     assert snapshots["failures"] == 0 and snapshots["last_error"] is None
@@ -221,3 +221,72 @@ def test_a_key_reused_after_it_expired_keeps_its_new_answer_in_the_log(db):
     rows = sqlite3.connect(db).execute("SELECT answer FROM idempotency WHERE key = 'again'")
     assert [bytes(a) for (a,) in rows] == [b'{"b":1}']
     assert actor.describe()["idempotency_keys"]["held"] == 1
+
+
+def sample_batch(seq, ts, value=1.0, node="n"):
+    request = wire.Request([], None, [wire.Sample("temp", ts, value)])
+    return wire.Batch(wire.BatchId(node, seq), {}, [request])
+
+
+def series_rows(actor):
+    return [
+        (b.start, b.count, b.total)
+        for b in asyncio.run(actor.read(wire.SeriesRange("temp", "minute", 0, 2e9)))
+    ]
+
+
+def test_record_buffers_are_saved_by_a_thread_while_batches_commit(db):
+    now = time.time()
+    actor = MetricsActor(db, records_snapshot_seconds=0)
+    for seq in range(1, 4):
+        actor.apply_now(sample_batch(seq, now + seq))
+    actor.maintain()  # the upkeep's timer; without a loop it saves at once
+    assert actor.describe()["record_saves"]["last_ok_at"] is not None
+
+    async def scenario():
+        for i in range(60_000):  # a last hour big enough for the save to take many pieces
+            actor._records.events.add(f"user{i % 900}", "m", 1, now - 10)
+        actor._records_dirty = True
+        actor._try_snapshot()
+        assert actor.describe()["record_saves"]["saving"]
+        seq = 3
+        while not actor._saving.done():  # batches go on during the save
+            seq += 1
+            actor.apply_now(sample_batch(seq, now + seq))
+            await asyncio.sleep(0)
+        await actor.close()
+        return seq
+
+    last = asyncio.run(scenario())
+    assert last > 4, "no batch committed while the thread wrote the state"
+    saves = actor.describe()["record_saves"]
+    assert saves["failures"] == 0 and saves["last"]["bytes"] > 60_000
+    # The state as of the save plus the records committed after it: each sample once.
+    again = MetricsActor(db)
+    assert series_rows(again) == series_rows(actor)
+    assert sum(count for _, count, _ in series_rows(again)) == last
+    assert len(again._records.events._recent) == 60_000
+
+
+def test_a_failed_save_of_the_record_buffers_keeps_their_records_in_the_log(db, monkeypatch):
+    now = time.time()
+    actor = MetricsActor(db, records_snapshot_seconds=0)
+
+    def full(*_):
+        raise OSError(28, "No space left on device (simulated)")
+
+    monkeypatch.setattr(actor_module.statefile, "write", full)
+    assert outcome(actor.apply_now(sample_batch(1, now))) == wire.Applied({})
+    actor.maintain()
+    saves = actor.describe()["record_saves"]
+    assert saves["failures"] == 1 and "No space left" in saves["last_error"]
+    assert outcome(actor.apply_now(sample_batch(2, now + 1))) == wire.Applied({})
+    actor.maintain()
+    assert actor.describe()["record_saves"]["failures"] == 1  # backing off: not tried again
+    monkeypatch.undo()
+    actor._saves._retry_at = 0.0  # the backoff has passed
+    actor.maintain()
+    assert actor.describe()["record_saves"]["failures"] == 0
+    actor._log.close()
+    assert series_rows(MetricsActor(db)) == series_rows(actor)
+    assert sum(count for _, count, _ in series_rows(actor)) == 2

@@ -1,6 +1,7 @@
 import orjson
 import pytest
 
+from cluster.actor import statefile
 from cluster.actor.events import EventLog
 from cluster.common.errors import InvalidInput, NotFound
 from cluster.common.timeutil import day_of, rfc3339
@@ -121,7 +122,7 @@ def test_prune_folds_day_sets_after_daily_days_and_keeps_counts():
         log.add(user, "clicks", 2, T0 + 10)
     log.add("ann", "clicks", 1, T0 + DAY)
     log.prune(now=T0 + 2 * DAY + 5)  # T0's day is exactly 2 days back: kept whole
-    assert log.state()["days"]["clicks"][D0]["users"] == ["ann", "bob"]
+    assert log.state()["days"]["clicks"][D0]["users"] == {"ann", "bob"}
     log.prune(now=T0 + 3 * DAY)
     folded = log.state()["days"]["clicks"][D0]
     assert folded["users"] is None
@@ -132,7 +133,7 @@ def test_prune_folds_day_sets_after_daily_days_and_keeps_counts():
         "events": 3,
         "total": 6,
     }
-    assert log.state()["days"]["clicks"][day_of(T0 + DAY)]["users"] == ["ann"]
+    assert log.state()["days"]["clicks"][day_of(T0 + DAY)]["users"] == {"ann"}
 
 
 def test_event_replayed_into_folded_day_adds_events_not_users():
@@ -193,7 +194,7 @@ def test_state_round_trip_through_json_answers_every_read_the_same():
     log.prune(now=T0 + 60)  # folds the day before T0, keeps T0's whole, forgets cid's event
     assert log.state()["days"]["views"][day_of(T0 - DAY)]["users"] is None
     copy = EventLog(**limits)
-    copy.load(orjson.loads(orjson.dumps(log.state())))
+    copy.load(orjson.loads(statefile.encode(log.state())))
     for now in [T0 + 60, T0 + HOUR]:
         assert copy.hourly_total(now) == log.hourly_total(now)
         assert copy.hourly_per_user(now) == log.hourly_per_user(now)
@@ -297,7 +298,7 @@ def test_state_saved_before_users_expired_loads_with_users_seen_at_its_newest_ev
     old = log.state()
     del old["last_seen"]  # what the previous code saved
     again = EventLog(user_idle=100)
-    again.load(orjson.loads(orjson.dumps(old)))
+    again.load(orjson.loads(statefile.encode(old)))
     assert again.expire_users(now=T0 + 40 + 99) == 0  # the newest event is at T0 + 40
     assert again.first_seen("cid")["first_seen"] == T0 - DAY + 5
     assert again.expire_users(now=T0 + 40 + 100) == 3
@@ -308,6 +309,6 @@ def test_state_round_trip_keeps_the_idle_order():
     log.add("bob", "clicks", 1, T0)
     log.add("ann", "clicks", 1, T0 + 50)
     again = EventLog(user_idle=100)
-    again.load(orjson.loads(orjson.dumps(log.state())))
+    again.load(orjson.loads(statefile.encode(log.state())))
     assert again.expire_users(now=T0 + 100) == 1
     assert again.first_seen("ann")["first_seen"] == T0 + 50

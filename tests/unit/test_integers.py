@@ -1,6 +1,7 @@
 import orjson
 import pytest
 
+from cluster.actor import statefile
 from cluster.actor.integers import IntegerWindows
 from cluster.common.errors import InvalidInput
 from cluster.common.timeutil import rfc3339
@@ -136,7 +137,7 @@ def test_state_round_trip_through_json_keeps_ids_rows_and_duplicates():
     win.add("g", 9, 1, T0 + 21)  # an open window
     win.prune(now=T0 + 25)
     copy = IntegerWindows(keep=2)
-    copy.load(orjson.loads(orjson.dumps(win.state())))
+    copy.load(orjson.loads(statefile.encode(win.state())))
     for now in [T0 + 25, T0 + 30]:
         assert copy.averages(now, limit=100) == win.averages(now, limit=100)
     assert copy.last(T0 + 30)["id"] == 5

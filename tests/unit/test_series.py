@@ -3,6 +3,7 @@ import math
 import orjson
 import pytest
 
+from cluster.actor import statefile
 from cluster.actor.series import Retention, SeriesBuffer
 from cluster.common.errors import InvalidInput, NotFound
 
@@ -93,7 +94,7 @@ def test_state_round_trip_through_json_answers_the_same():
     for i in range(100):
         buf.add(f"m{i % 3}", T0 + i * 37, float(i))
     again = SeriesBuffer()
-    again.load(orjson.loads(orjson.dumps(buf.state())))
+    again.load(orjson.loads(statefile.encode(buf.state())))
     assert again.names() == buf.names()
     for name in buf.names():
         assert again.raw(name) == buf.raw(name)
@@ -199,7 +200,7 @@ def test_state_round_trip_keeps_idle_times_and_floors():
         buf.add("m", day * DAY, 1.0)
     buf.prune(now=T0)
     again = SeriesBuffer(Retention(day=None), idle_seconds=100, max_buckets=10)
-    again.load(orjson.loads(orjson.dumps(buf.state())))
+    again.load(orjson.loads(statefile.encode(buf.state())))
     again.add("m", 0, 1.0)  # below the floor: skipped by the day resolution
     assert again.query("m", "day", 0, T0) == buf.query("m", "day", 0, T0)
     assert again.expire(now=T0 + 100) == 0  # the sample just added counts
