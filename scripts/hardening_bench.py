@@ -1,6 +1,7 @@
 """Figures of the hardening work: what abuse costs now, measured, not asserted.
 
   keys     memory held by N keyed requests of L labels (tracemalloc, one actor in-process)
+  cluster-keys  the actor's RSS in a real cluster before and after N keyed requests of L labels
   caps     time to refuse (or accept) the largest batches, as the node's event loop spends it
   hourly   a per-user hourly read over N last-hour events: its time and the longest pause
            of the actor's event loop meanwhile (a 1 ms ticker running beside it)
@@ -22,11 +23,13 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import orjson
+import psutil
 import typer
 
 from api.routes.counters import batch_items
@@ -62,6 +65,49 @@ def keys(
         typer.echo(
             f"| {requests:,} | {count} | {held / 2**20:.1f} MiB | {accounted / 2**20:.1f} MiB |"
         )
+
+
+@app.command("cluster-keys")
+def cluster_keys(
+    requests: Annotated[int, typer.Option(help="keyed requests per run")] = 10_000,
+    labels: Annotated[str, typer.Option(help="labels per request, comma-separated")] = "1,100",
+) -> None:
+    """Keyed POSTs through a throwaway three-node cluster, and the actor's RSS (psutil)."""
+    cluster = LocalCluster(Path(tempfile.mkdtemp()) / "cluster")
+    cluster.start()
+    try:
+        cluster.post(0, ["warm"], 1).raise_for_status()  # the actor exists
+        pid = cluster.get(0, "/health").json()["actor"]["pid"]
+        typer.echo("| keyed requests | labels each | actor RSS before | after | keys held |")
+        typer.echo("|---|---|---|---|---|")
+        for count in (int(n) for n in labels.split(",")):
+            before = psutil.Process(pid).memory_info().rss
+            asyncio.run(_post_keyed(cluster, requests, count))
+            after = psutil.Process(pid).memory_info().rss
+            held = cluster.get(0, "/health").json()["actor"]["idempotency_keys"]["held"]
+            typer.echo(
+                f"| {requests:,} | {count} | {before / 2**20:.0f} MiB | {after / 2**20:.0f} MiB "
+                f"| {held:,} |"
+            )
+    finally:
+        cluster.stop()
+
+
+async def _post_keyed(cluster: LocalCluster, requests: int, labels: int) -> None:
+    gate = asyncio.Semaphore(32)
+
+    async def one(client: httpx.AsyncClient, i: int) -> None:
+        body = {"labels": [f"k{labels}-{j}" for j in range(labels)], "increment": 1}
+        async with gate:
+            answer = await client.post(
+                f"{cluster.urls[i % cluster.nodes]}/metrics",
+                json=body,
+                headers={"Idempotency-Key": f"rss-{labels}-{i}"},
+            )
+        answer.raise_for_status()
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(one(client, i) for i in range(requests)))
 
 
 @app.command()
@@ -108,11 +154,7 @@ def hourly(
     """A per-user hourly read beside a 1 ms ticker on the actor's loop."""
     actor = _actor_with_events(events, users)
 
-    async def measure() -> None:
-        gaps: list[float] = []
-        done = asyncio.Event()
-        beat = asyncio.create_task(_ticker(gaps, done))
-        await asyncio.sleep(0.01)
+    async def measure(gaps: list[float]) -> None:
         typer.echo("| read | answer | time | longest loop pause |")
         typer.echo("|---|---|---|---|")
         for per_user in (False, True):
@@ -125,10 +167,8 @@ def hourly(
                 f"| {what}, {events:,} events | {len(body) / 2**20:.1f} MiB | {took:.2f} s | "
                 f"{1000 * max(gaps, default=0.0):.0f} ms |"
             )
-        done.set()
-        await beat
 
-    asyncio.run(measure())
+    _beside_a_ticker(measure)
 
 
 @app.command()
@@ -137,13 +177,10 @@ def save(
     users: Annotated[int, typer.Option(help="distinct users")] = 200_000,
     repeat: Annotated[int, typer.Option(help="saves")] = 3,
 ) -> None:
-    """Saves of the record buffers beside a 1 ms ticker and batches on the actor's loop."""
+    """Saves of the record buffers beside a 1 ms ticker on the actor's loop."""
     actor = _actor_with_events(events, users)
 
-    async def measure() -> None:
-        gaps: list[float] = []
-        done = asyncio.Event()
-        beat = asyncio.create_task(_ticker(gaps, done))
+    async def measure(gaps: list[float]) -> None:
         typer.echo("| save | state file | taking the state | whole save | longest loop pause |")
         typer.echo("|---|---|---|---|---|")
         for run in range(1, repeat + 1):
@@ -160,10 +197,25 @@ def save(
                 f"| {run} | {last['bytes'] / 2**20:.0f} MiB | {1000 * taken:.0f} ms | "
                 f"{took:.2f} s | {1000 * max(gaps, default=0.0):.0f} ms |"
             )
-        done.set()
-        await beat
 
-    asyncio.run(measure())
+    _beside_a_ticker(measure)
+
+
+def _beside_a_ticker(measure: Callable[[list[float]], Awaitable[None]]) -> None:
+    """Run `measure` in a loop beside a 1 ms ticker, handing it the ticker's gaps."""
+
+    async def run() -> None:
+        gaps: list[float] = []
+        done = asyncio.Event()
+        beat = asyncio.create_task(_ticker(gaps, done))
+        await asyncio.sleep(0.01)
+        try:
+            await measure(gaps)
+        finally:
+            done.set()
+            await beat
+
+    asyncio.run(run())
 
 
 def _actor_with_events(events: int, users: int) -> MetricsActor:

@@ -11,6 +11,7 @@ import pytest
 
 from cluster.common.wire import MAX_VALUE
 from cluster.ops.local import LocalCluster
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.integration
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> LocalCluster:
     cluster = LocalCluster(
         tmp_path_factory.mktemp("hardening"),
-        extra_env={"METRICS_MAX_IDEMPOTENCY_KEYS": "20"},
+        # Buffers saved every second, so a test sees a save land.
+        extra_env={"METRICS_MAX_IDEMPOTENCY_KEYS": "20", "METRICS_BUFFERS__SNAPSHOT_SECONDS": "1"},
     )
     cluster.start()
     yield cluster
@@ -94,6 +96,31 @@ def test_state_files_are_private(fresh: LocalCluster):
     modes = {str(path): oct(path.stat().st_mode & 0o777) for path in private}
     assert all(int(mode, 8) & 0o077 == 0 for mode in modes.values()), modes
     assert ray_parent.stat().st_uid == os.getuid()
+
+
+def test_health_shows_the_buffers_and_their_saves_and_the_state_file_is_private(
+    fresh: LocalCluster,
+):
+    sample = {"timestamp": "2024-02-02T11:43:02Z", "name": "saved_temp", "value": 30}
+    answer = httpx.post(f"{fresh.urls[1]}/v1/metrics", json=sample, timeout=15)
+    assert answer.status_code == 201, answer.text
+
+    def saved() -> dict | None:
+        actor = fresh.get(2, "/health").json()["actor"]
+        files = list(fresh.data_dir.glob("counters.sqlite3.state.*"))
+        held = actor["records"]["series"]["series"] >= 1
+        return actor if held and files and actor["record_saves"]["last_ok_at"] else None
+
+    actor = wait_for(saved, timeout=30, what="a save of the buffers holding the sample")
+    assert actor["record_saves"]["failures"] == 0 and actor["record_saves"]["last"]["bytes"] > 0
+    assert actor["records"]["series"]["max_series"] == 1000
+    modes = []
+    for path in fresh.data_dir.glob("counters.sqlite3.state.*"):
+        try:  # saves go on (the host agents' rows): a file may be replaced meanwhile
+            modes.append(path.stat().st_mode & 0o777)
+        except FileNotFoundError:
+            continue
+    assert modes and all(mode & 0o077 == 0 for mode in modes), modes
 
 
 def fresh_post(cluster: LocalCluster, key: str) -> httpx.Response:
