@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from api import errors, openapi, stats
+from api import errors, openapi, penalty, stats
 from api.responses import JSONResponse
 from api.routes import admin, cluster, counters, debug, events, hosts, integers, samples
 from cluster.common.config import Settings
@@ -42,6 +42,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     openapi.install(app)
+    penalty.install(app, settings)  # inside the request counts, which see its 429s
     stats.install(app)
     app.router.routes.extend(counters.WRITE_ROUTES)
     for module in (counters, cluster, samples, hosts, events, integers, debug, admin):

@@ -260,11 +260,13 @@ def start(runs: Annotated[int, typer.Option(help="fresh starts")] = 3) -> None:
 def abuse(
     seconds: Annotated[int, typer.Option(help="seconds of load per phase")] = 10,
     connections: Annotated[int, typer.Option(help="wrk connections")] = 8,
+    penalty: Annotated[bool, typer.Option(help="hold back clients with refused big bodies")] = True,
 ) -> None:
     """Small POSTs on node 0, alone and while a client keeps sending it refused batches."""
     hostile = orjson.dumps({"items": [{"labels": ["a"] * 100, "increment": 1}] * 9_000})
     small = orjson.dumps({"labels": ["calm"], "increment": 1}).decode()
-    cluster = LocalCluster(Path(tempfile.mkdtemp()) / "cluster")
+    off = {} if penalty else {"METRICS_PENALTY_REFUSALS": "0"}
+    cluster = LocalCluster(Path(tempfile.mkdtemp()) / "cluster", extra_env=off)
     cluster.start()
     try:
         cluster.post(0, ["calm"], 1).raise_for_status()  # the actor exists

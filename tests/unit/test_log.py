@@ -138,3 +138,30 @@ def test_a_log_of_a_newer_format_is_refused_not_misread(tmp_path):
     db.close()
     with pytest.raises(LogError, match=f"log format {LOG_FORMAT + 1}"):
         DurableLog(path).load()
+
+
+def test_a_log_is_private_and_refused_without_wal(tmp_path, monkeypatch):
+    path = tmp_path / "data" / "c.sqlite3"
+    path.parent.mkdir()
+    path.touch(mode=0o644)
+    path.chmod(0o644)  # left open by an older version
+    DurableLog(path).close()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert all(p.stat().st_mode & 0o077 == 0 for p in path.parent.iterdir())
+
+    real = sqlite3.connect
+
+    class NoWal:
+        """A connection on a file system without shared memory: WAL is refused."""
+
+        def __init__(self, *args, **kwargs):
+            self._db = real(*args, **kwargs)
+
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA journal_mode"):
+                return self._db.execute("SELECT 'delete'")
+            return self._db.execute(sql, *args)
+
+    monkeypatch.setattr("cluster.actor.log.sqlite3.connect", NoWal)
+    with pytest.raises(LogError, match="refused WAL mode"):
+        DurableLog(tmp_path / "other.sqlite3")

@@ -67,3 +67,18 @@ def test_stop_kills_a_hung_process_that_leads_no_session():
         hung.kill()
         hung.wait()
         hung.stdout.close()
+
+
+def test_a_private_dir_is_refused_when_it_is_a_symlink_and_closed_when_too_open(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "ray-parent"
+    link.symlink_to(target)
+    with pytest.raises(RuntimeError, match="not a directory"):
+        P.private_dir(link)
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    assert P.private_dir(loose).stat().st_mode & 0o777 == 0o700
+    made = P.private_dir(tmp_path / "new" / "deep")
+    assert made.stat().st_mode & 0o777 == 0o700
