@@ -307,7 +307,10 @@ class MetricsActor:
     async def _maintain_forever(self) -> None:
         while True:
             await asyncio.sleep(_MAINTAIN_EVERY)
-            self.maintain()
+            try:
+                self.maintain()
+            except Exception:  # the upkeep must outlive any one pass
+                log.exception("upkeep pass failed; the next one runs in %g s", _MAINTAIN_EVERY)
 
     def maintain(self) -> None:
         """Forget expired batch ids and keys (memory and log), and retry a failed snapshot
@@ -421,9 +424,7 @@ class MetricsActor:
         except LogError as exc:
             self._save_failed(exc)
             return
-        write = functools.partial(
-            statefile.write, path, self._records.state(), self._log.durability == "fsync"
-        )
+        write = functools.partial(statefile.write, path, self._records.state())
         self._records_dirty = False
         self._records_saved = time.monotonic()
         try:
@@ -438,13 +439,16 @@ class MetricsActor:
         try:
             size = await asyncio.get_running_loop().run_in_executor(None, write)
             self._log.switch_state(path, mark)
-        except (OSError, LogError) as exc:
-            self._records_dirty = True
-            self._records_saved = -math.inf  # due again once the backoff has passed
-            self._saves.failed(exc)
+        except Exception as exc:  # whatever it is: the buffers stay due, and /health says why
+            self._save_failed(exc)
             return
         self._saves.ok()
         self._last_save = {"bytes": size, "seconds": round(time.perf_counter() - started, 3)}
+
+    def _save_failed(self, exc: Exception) -> None:
+        self._records_dirty = True
+        self._records_saved = -math.inf  # due again once the backoff has passed
+        self._saves.failed(exc)
 
     async def _records_saved_now(self) -> None:
         """Save the record buffers as they are now, whatever the interval; StoreUnavailable
@@ -502,12 +506,12 @@ class MetricsActor:
     async def close(self) -> None:
         """Stop listening, finish a save in flight and close the log (tests; Ray ends the
         process otherwise)."""
+        if self._server is not None:
+            await self._server.close()
         if self._maintainer is not None:
             self._maintainer.cancel()
         if self._saving is not None:
             await self._saving
-        if self._server is not None:
-            await self._server.close()
         self._log.close()
 
     # Reads: one per wire.Read type. Those that depend on the time take the actor's clock, so

@@ -39,7 +39,7 @@ from typing import Any
 from cluster.actor.hourly import Chunks, Event, LastHour
 from cluster.common.errors import NotFound
 from cluster.common.timeutil import day_of, parse_day, rfc3339
-from cluster.common.wire import Refused
+from cluster.common.wire import MAX_VALUE, Refused
 
 __all__ = ["Day", "Event", "EventLog"]
 
@@ -250,7 +250,9 @@ class EventLog:
                         "users": None if day.users is None else set(day.users),
                         "folded_users": day.folded_users,
                         "events": day.events,
-                        "total": day.total,
+                        # A string past 64 bits (JSON libraries refuse such integers); only
+                        # counts deleted and posted again can add up that far.
+                        "total": day.total if day.total <= MAX_VALUE else str(day.total),
                     }
                     for name, day in days.items()
                 }
@@ -271,7 +273,7 @@ class EventLog:
                     users=None if day["users"] is None else set(day["users"]),
                     folded_users=day["folded_users"],
                     events=day["events"],
-                    total=day["total"],
+                    total=int(day["total"]),
                 )
                 for name, day in days.items()
             }

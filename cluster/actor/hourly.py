@@ -134,6 +134,7 @@ class LastHour:
         self._metrics: dict[str, Window] = {}
         self._users: dict[str, Window] = {}  # "metric NUL user" -> window (see `_user_key`)
         self._cutoff = -math.inf  # every event at or before it has been forgotten
+        self._newest = -math.inf  # the newest ts ever added
         self._captures: list[_Capture] = []
 
     def __len__(self) -> int:
@@ -153,6 +154,7 @@ class LastHour:
         if ts <= self._cutoff:
             return  # past the hour already
         events = self._events
+        self._newest = max(self._newest, ts)
         if not events or events[-1][0] <= ts:
             events.append(event)
         else:
@@ -189,7 +191,10 @@ class LastHour:
             event = events.popleft()
             self._drop(self._metrics, event[2], event)
             self._drop(self._users, _user_key(event), event)
-        self._cutoff = max(self._cutoff, cutoff)
+        # Never past the newest event held: after a `now` ahead of the clock (a jump the clock
+        # then took back), events stamped by the clock are held again from the next one on.
+        newest = events[-1][0] if events else self._newest
+        self._cutoff = max(self._cutoff, min(cutoff, newest))
         return True
 
     def chunks(self, now: float, per_user: bool) -> Chunks:
@@ -220,7 +225,7 @@ class LastHour:
         """Replace everything with the events of a `state()` (or older: in any order)."""
         self._events.clear()
         self._metrics, self._users = {}, {}
-        self._cutoff = -math.inf
+        self._cutoff = self._newest = -math.inf
         held = [(ts, user, metric, count) for ts, user, metric, count in events]
         held.sort(key=lambda event: event[0])  # stable: events of one ts keep their order
         for event in held:

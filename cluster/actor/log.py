@@ -30,6 +30,7 @@ This module is pure: no Ray, no asyncio; the actor calls it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -100,8 +101,7 @@ class DurableLog:
                     f"{self.path}: SQLite refused WAL mode (got {mode!r}); put the data dir on "
                     "a local file system"
                 )
-            sync = "FULL" if self.durability == "fsync" else "NORMAL"
-            self._db.execute(f"PRAGMA synchronous={sync}")
+            self._db.execute(f"PRAGMA synchronous={self._synchronous}")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise LogError(f"{self.path}: cannot open the log: {exc}") from exc
@@ -209,6 +209,9 @@ class DurableLog:
         if path != self._state_file(number):
             raise ValueError(f"{path} is not the next state file")
         try:
+            # On disk before the old file goes, whatever the durability: with the switch lost
+            # to a power cut the log would name a file that is gone.
+            db.execute("PRAGMA synchronous=FULL")
             db.execute("BEGIN")
             db.execute("INSERT OR REPLACE INTO meta VALUES ('state_file', ?)", (number,))
             db.execute("DELETE FROM records WHERE id <= ?", (mark,))
@@ -218,7 +221,9 @@ class DurableLog:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise LogError(f"{self.path}: cannot switch to {path.name}: {exc}") from exc
-        self._state_file(number - 1).unlink(missing_ok=True)
+        finally:
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+        self._remove_stale_states(keep=path)
 
     def forget(self, batch_ids: list[BatchId], keys: list[str]) -> None:
         """Delete these batch ids and Idempotency-Keys (their windows have passed)."""
@@ -236,11 +241,26 @@ class DurableLog:
                 db.execute("ROLLBACK")
             raise LogError(f"{self.path}: cannot forget old ids: {exc}") from exc
 
+    @property
+    def _synchronous(self) -> str:
+        return "FULL" if self.durability == "fsync" else "NORMAL"
+
     def _state(self) -> dict[str, Any]:
         number = self._state_number()
         if number:
-            return statefile.read(self._state_file(number))
+            path = self._state_file(number)
+            state = statefile.read(path)
+            self._remove_stale_states(keep=path)  # left by a crash: the one named is read
+            return state
         return {part: orjson.loads(body) for part, body in self._db.execute("SELECT * FROM state")}
+
+    def _remove_stale_states(self, keep: Path) -> None:
+        """Remove the state files but `keep`, and unfinished ones. A file that cannot be
+        removed stays (the next switch tries again): the switch itself has succeeded."""
+        for path in self.path.parent.glob(f"{self.path.name}.state.*"):
+            if path != keep:
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     def _state_number(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'state_file'").fetchone()

@@ -58,9 +58,11 @@ def encode(value: Any) -> bytes:
     return b"".join(pieces(value))
 
 
-def write(path: Path, value: Any, fsync: bool) -> int:
-    """Write `value` to `path` whole or not at all (a temporary file renamed over it), 0600;
-    with `fsync`, on disk before returning. Its size in bytes; OSError when it cannot."""
+def write(path: Path, value: Any) -> int:
+    """Write `value` to `path` whole or not at all (a temporary file renamed over it), 0600,
+    on disk before returning whatever the log's durability: the log will name it and drop the
+    rows it holds, so a file lost to a power cut would leave a log that cannot start. Its size
+    in bytes; OSError when it cannot."""
     temporary = path.with_name(path.name + ".tmp")
     size = 0
     with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
@@ -68,15 +70,13 @@ def write(path: Path, value: Any, fsync: bool) -> int:
             out.write(piece)
             size += len(piece)
         out.flush()
-        if fsync:
-            os.fsync(out.fileno())
+        os.fsync(out.fileno())
     os.replace(temporary, path)
-    if fsync:  # the rename too
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+    directory = os.open(path.parent, os.O_RDONLY)  # the rename too
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return size
 
 

@@ -5,12 +5,14 @@ import asyncio
 import sqlite3
 import time
 
+import orjson
 import pytest
 
 from cluster.actor import MetricsActor
 from cluster.actor import actor as actor_module
 from cluster.actor.log import LogError
 from cluster.common import wire
+from cluster.common.timeutil import day_of
 from tests.conftest import wait_for
 
 
@@ -176,7 +178,6 @@ def test_delete_series_removes_metric_series_durably_and_their_limit_room(db):
 
 
 def test_a_long_hourly_read_lets_batches_run_between_its_steps(db):
-    import orjson
 
     actor = MetricsActor(db)
     now = time.time()
@@ -223,9 +224,34 @@ def test_a_key_reused_after_it_expired_keeps_its_new_answer_in_the_log(db):
     assert actor.describe()["idempotency_keys"]["held"] == 1
 
 
-def sample_batch(seq, ts, value=1.0, node="n"):
-    request = wire.Request([], None, [wire.Sample("temp", ts, value)])
+def sample_batch(seq, ts, value=1.0, node="n", more=()):
+    request = wire.Request([], None, [wire.Sample("temp", ts, value), *more])
     return wire.Batch(wire.BatchId(node, seq), {}, [request])
+
+
+def every_kind(seq, ts):
+    """Records of every buffer, new ones each time: a state the thread encodes while they
+    arrive would show it if any buffer handed it a live container."""
+    return [
+        wire.Event(f"new-user-{seq}", f"metric-{seq % 3}", seq, ts),
+        wire.HostRow(f"host-{seq % 4}", 1.0, 2.0, 3.0, ts),
+        wire.IntegerSample(f"gen-{seq % 2}", seq, seq, ts),
+        wire.Sample(f"series-{seq % 50}", ts, float(seq)),
+    ]
+
+
+def views(actor, now):
+    def read(query):
+        return asyncio.run(actor.read(query))
+
+    return {
+        "stats": actor._records.stats(),
+        "series": series_rows(actor),
+        "hourly": orjson.loads(read(wire.HourlyTotals(per_user=True))),
+        "hosts": read(wire.LatestHosts(100)),
+        "integers": read(wire.IntegerAverages(100)),
+        "users": read(wire.DistinctUsers("metric-1", day_of(now))),
+    }
 
 
 def series_rows(actor):
@@ -250,9 +276,9 @@ def test_record_buffers_are_saved_by_a_thread_while_batches_commit(db):
         actor._try_snapshot()
         assert actor.describe()["record_saves"]["saving"]
         seq = 3
-        while not actor._saving.done():  # batches go on during the save
+        while not actor._saving.done():  # batches of every kind go on during the save
             seq += 1
-            actor.apply_now(sample_batch(seq, now + seq))
+            actor.apply_now(sample_batch(seq, now + seq / 1000, more=every_kind(seq, now)))
             await asyncio.sleep(0)
         await actor.close()
         return seq
@@ -261,11 +287,11 @@ def test_record_buffers_are_saved_by_a_thread_while_batches_commit(db):
     assert last > 4, "no batch committed while the thread wrote the state"
     saves = actor.describe()["record_saves"]
     assert saves["failures"] == 0 and saves["last"]["bytes"] > 60_000
-    # The state as of the save plus the records committed after it: each sample once.
+    # The state as of the save plus the records committed after it: each record once.
     again = MetricsActor(db)
-    assert series_rows(again) == series_rows(actor)
     assert sum(count for _, count, _ in series_rows(again)) == last
-    assert len(again._records.events._recent) == 60_000
+    assert len(again._records.events._recent) == 60_000 + last - 3
+    assert views(again, now) == views(actor, now)
 
 
 def test_a_failed_save_of_the_record_buffers_keeps_their_records_in_the_log(db, monkeypatch):
@@ -290,3 +316,85 @@ def test_a_failed_save_of_the_record_buffers_keeps_their_records_in_the_log(db, 
     actor._log.close()
     assert series_rows(MetricsActor(db)) == series_rows(actor)
     assert sum(count for _, count, _ in series_rows(actor)) == 2
+
+
+@pytest.mark.parametrize(
+    "where, error",
+    [
+        ("records_mark", LogError("disk I/O error (simulated)")),
+        ("switch_state", RuntimeError("not a LogError (simulated)")),
+    ],
+)
+def test_any_failure_of_a_save_is_shown_and_retried_and_the_upkeep_goes_on(
+    db, monkeypatch, where, error
+):
+    now = time.time()
+    actor = MetricsActor(db, records_snapshot_seconds=0)
+
+    def fail(*_):
+        raise error
+
+    monkeypatch.setattr(actor._log, where, fail)
+
+    async def scenario():
+        actor.apply_now(sample_batch(1, now))
+        actor.maintain()  # starts the save, or fails to: never raises
+        if actor._saving is not None:
+            await actor._saving  # a failed save does not raise out of its task
+        saves = actor.describe()["record_saves"]
+        assert saves["failures"] == 1 and "simulated" in saves["last_error"]
+        assert outcome(actor.apply_now(sample_batch(2, now + 1))) == wire.Applied({})
+        monkeypatch.undo()
+        actor._saves._retry_at = 0.0
+        actor.maintain()
+        await actor._saving
+        assert actor.describe()["record_saves"]["failures"] == 0
+        await actor.close()
+
+    asyncio.run(scenario())
+    assert sum(count for _, count, _ in series_rows(MetricsActor(db))) == 2
+
+
+def test_a_maintenance_pass_that_raises_does_not_end_the_upkeep(db, monkeypatch):
+    actor = MetricsActor(db)
+    passes = []
+
+    def flaky():
+        passes.append(1)
+        if len(passes) == 1:
+            raise RuntimeError("one bad pass (simulated)")
+
+    monkeypatch.setattr(actor, "maintain", flaky)
+    monkeypatch.setattr(actor_module, "_MAINTAIN_EVERY", 0.01)
+
+    async def scenario():
+        actor._keep_maintained()
+        deadline = time.monotonic() + 5
+        while len(passes) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert not actor._maintainer.done()
+        await actor.close()
+
+    asyncio.run(scenario())
+    assert len(passes) >= 3
+
+
+def test_delete_series_during_a_save_waits_for_a_save_without_them(db):
+    now = time.time()
+    actor = MetricsActor(db, records_snapshot_seconds=0)
+    actor.apply_now(sample_batch(1, now))
+    for i in range(30_000):  # a save long enough to be in flight
+        actor._records.events.add(f"user{i}", "m", 1, now - 10)
+
+    async def scenario():
+        actor._records_dirty = True
+        actor._try_snapshot()
+        assert actor.describe()["record_saves"]["saving"]
+        delete = wire.DeleteSeries([wire.Selector(name="temp")])
+        assert await actor.delete_series(delete) == {"counters": 0, "series": 1}
+        await actor.close()
+
+    asyncio.run(scenario())
+    again = MetricsActor(db)
+    assert again._records.series.names() == []
+    assert len(again._records.events._recent) == 30_000

@@ -112,3 +112,16 @@ def test_load_takes_events_in_any_order_and_answers_the_same():
     copy = LastHour(HOUR)
     copy.load(last.state())
     assert copy.state() == last.state()
+
+
+def test_after_a_read_with_a_clock_ahead_new_events_are_held_again():
+    last = LastHour(HOUR)
+    last.add((T0, "a", "m", 1))
+    assert run(last.chunks(T0 + 86_400, per_user=False)) == []  # a day ahead: all past the hour
+    last.add((T0 + 5, "a", "m", 2))  # the clock back: an event of now
+    assert len(last) == 1
+    assert run(last.chunks(T0 + 10, per_user=False)) == recount(
+        [(T0 + 5, "a", "m", 2)], T0 + 10, False
+    )
+    last.add((T0 - 2 * HOUR, "a", "m", 3))  # past the hour of any clock seen: not held
+    assert len(last) == 1

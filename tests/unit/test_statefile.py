@@ -46,7 +46,7 @@ def test_a_big_list_is_encoded_in_pieces_of_at_most_a_step():
 
 def test_write_is_private_and_whole(tmp_path, monkeypatch):
     path = tmp_path / "s.state.1"
-    assert statefile.write(path, {"a": [1, 2]}, fsync=True) == len(b'{"a":[1,2]}')
+    assert statefile.write(path, {"a": [1, 2]}) == len(b'{"a":[1,2]}')
     assert statefile.read(path) == {"a": [1, 2]}
     assert os.stat(path).st_mode & 0o777 == 0o600
 
@@ -56,7 +56,7 @@ def test_write_is_private_and_whole(tmp_path, monkeypatch):
 
     monkeypatch.setattr(statefile, "pieces", broken)
     with pytest.raises(OSError):
-        statefile.write(path, {"b": 1}, fsync=False)
+        statefile.write(path, {"b": 1})
     assert statefile.read(path) == {"a": [1, 2]}  # the file in place is untouched
 
 
@@ -72,14 +72,14 @@ def test_the_log_switches_files_and_drops_the_rows_the_new_one_holds(tmp_path):
     mark, path = log.records_mark(), log.next_state_file()
     batch_id, records = records_batch(3, 3.0)
     log.commit(batch_id, {}, {}, 0.0, records)  # after the state was taken: stays
-    statefile.write(path, {"series": "as of row 2"}, fsync=False)
+    statefile.write(path, {"series": "as of row 2"})
     log.switch_state(path, mark)
     recovered = log.load()
     assert recovered.state == {"series": "as of row 2"}
     assert recovered.records == records
     # The next file replaces this one, which then goes.
     nxt = log.next_state_file()
-    statefile.write(nxt, {"series": "later"}, fsync=False)
+    statefile.write(nxt, {"series": "later"})
     log.switch_state(nxt, log.records_mark())
     assert not path.exists() and log.load().state == {"series": "later"}
     assert log.load().records == []
@@ -89,7 +89,7 @@ def test_a_file_written_but_never_switched_to_changes_nothing(tmp_path):
     log = DurableLog(tmp_path / "c.sqlite3")
     batch_id, records = records_batch(1, 1.0)
     log.commit(batch_id, {}, {}, 0.0, records)
-    statefile.write(log.next_state_file(), {"series": "orphan"}, fsync=False)  # then a crash
+    statefile.write(log.next_state_file(), {"series": "orphan"})  # then a crash
     recovered = log.load()
     assert recovered.state == {} and recovered.records == records
     with pytest.raises(ValueError):
@@ -99,7 +99,7 @@ def test_a_file_written_but_never_switched_to_changes_nothing(tmp_path):
 def test_a_missing_state_file_is_refused_with_its_name(tmp_path):
     log = DurableLog(tmp_path / "c.sqlite3")
     path = log.next_state_file()
-    statefile.write(path, {}, fsync=False)
+    statefile.write(path, {})
     log.switch_state(path, 0)
     path.unlink()
     with pytest.raises(LogError, match="c.sqlite3.state.1"):
@@ -117,6 +117,18 @@ def test_a_format_3_state_table_is_read_until_a_file_replaces_it(tmp_path):
     log = DurableLog(tmp_path / "c.sqlite3")
     assert log.load().state == {"hosts": [["h", 1, 2, 3, 4]]}
     path = log.next_state_file()
-    statefile.write(path, {"hosts": []}, fsync=False)
+    statefile.write(path, {"hosts": []})
     log.switch_state(path, 0)
     assert log.load().state == {"hosts": []}
+
+
+def test_files_left_by_a_crash_go_at_the_next_start(tmp_path):
+    log = DurableLog(tmp_path / "c.sqlite3")
+    path = log.next_state_file()
+    statefile.write(path, {"hosts": []})
+    log.switch_state(path, 0)
+    left = [log.next_state_file(), tmp_path / "c.sqlite3.state.2.tmp"]  # a save cut short
+    for stale in left:
+        stale.write_bytes(b"{")
+    assert log.load().state == {"hosts": []}
+    assert sorted(p.name for p in tmp_path.glob("c.sqlite3.state.*")) == ["c.sqlite3.state.1"]

@@ -27,3 +27,5 @@ def test_too_many_users_answers_409_saying_when_idle_users_are_forgotten(make_cl
     refused = send(client, "bob")
     assert refused.status_code == 409
     assert "users idle for 3600 s are forgotten: at" in refused.json()["detail"]
+    assert client.get("/metrics").json() == {"clicks": 1}  # nothing of it applied
+    assert client.get("/v1/users/bob").status_code == 404
