@@ -11,8 +11,9 @@ Pure Python, no Ray, no clock of its own (callers pass `now`), so it is tested d
   `now`'s day: the user set is dropped and only its size is kept. An event replayed into a
   folded day still adds to its events and total; its user cannot be told new or not, so the
   distinct count stays as it was.
-- Days are kept `days_kept` days (None: for ever), so a metric's history does not grow for
-  ever; a metric whose days are all gone is forgotten.
+- Days are kept `days_kept` days (None: for ever), and at most `max_days` Day entries over all
+  metrics (checked at each day's turn: the oldest days go whole, today's never), so the
+  history does not grow for ever; a metric whose days are all gone is forgotten.
 - Users: the earliest ts ever added per user, whatever order events arrive in. A user with no
   event for `user_idle` seconds (events are stamped by the server, so their ts is when they
   came) is forgotten by `expire_users(now)`: should it come back, it is a new user.
@@ -30,7 +31,7 @@ old days never ran; `/hourly_logs` answered `null` when empty, where `hourly_*` 
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
@@ -67,6 +68,7 @@ class EventLog:
         max_recent: int = 1_000_000,
         user_idle: float | None = None,
         days_kept: int | None = None,
+        max_days: int = 5_000_000,
     ) -> None:
         self._hour = hour_seconds
         self._daily_days = daily_days
@@ -74,6 +76,7 @@ class EventLog:
         self._max_recent = max_recent
         self._user_idle = user_idle
         self._days_kept = days_kept
+        self._max_days = max_days
         self._recent = LastHour(hour_seconds)
         self._days: dict[str, dict[str, Day]] = {}  # metric -> day -> counts
         self._day_count = 0  # Day entries over all metrics
@@ -155,7 +158,22 @@ class EventLog:
                     day.folded_users, day.users = len(day.users), None
         if self._days_kept is not None:
             self._forget_days(parse_day(day_of(now)) - timedelta(days=self._days_kept - 1))
+        if self._day_count > self._max_days:
+            self._forget_oldest_days()
         return done
+
+    def _forget_oldest_days(self) -> None:
+        """Forget whole days, oldest first, until at most `max_days` entries are left or only
+        the newest day is."""
+        per_day = Counter(name for days in self._days.values() for name in days)
+        left, last_dropped = self._day_count, None
+        for name in sorted(per_day)[:-1]:
+            if left <= self._max_days:
+                break
+            left -= per_day[name]
+            last_dropped = name
+        if last_dropped is not None:
+            self._forget_days(parse_day(last_dropped) + timedelta(days=1))
 
     def _forget_days(self, first_kept: Any) -> None:
         """Drop every day before `first_kept` (a date), and the metrics left without one."""
@@ -203,6 +221,7 @@ class EventLog:
             "metrics": len(self._days),
             "days": self._day_count,
             "days_kept": self._days_kept,
+            "max_days": self._max_days,
         }
 
     def distinct_users(self, metric: str, day: str) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class RecordLimits:
     max_buckets_per_series: int = 20_000
     user_idle_seconds: float | None = None
     event_days_kept: int | None = None
+    max_event_days: int = 5_000_000
     integer_duplicates_kept: int = 1_000_000
 
 
@@ -80,6 +81,7 @@ class Records:
             daily_days=limits.exact_user_days,
             user_idle=limits.user_idle_seconds,
             days_kept=limits.event_days_kept,
+            max_days=limits.max_event_days,
         )
         self.integers = IntegerWindows(
             limits.integer_window,

@@ -98,6 +98,9 @@ class BufferSettings(BaseModel):
     max_recent_events: int = Field(default=1_000_000, ge=1)
     # Days (today included) of per-metric event counts kept for distinct_users; 0: for ever.
     event_days_kept: int = Field(default=3650, ge=0)
+    # Day entries (one per metric and day) at most, over all metrics: past it, at the turn of
+    # a UTC day, the oldest days go whole (within a day at most max_counters more are made).
+    max_event_days: int = Field(default=5_000_000, ge=1)
     # Days (today included) for which each metric keeps its set of distinct users, so a late
     # event of a known user is not counted again; older days keep their numbers only.
     exact_user_days: int = Field(default=2, ge=1)
@@ -132,6 +135,7 @@ class BufferSettings(BaseModel):
             "user_idle_seconds": self.user_idle_seconds or None,
             "max_recent_events": self.max_recent_events,
             "event_days_kept": self.event_days_kept or None,  # 0 means for ever
+            "max_event_days": self.max_event_days,
             "exact_user_days": self.exact_user_days,
             "integer_window": self.integer_window,
             "integer_grace": self.integer_grace,

@@ -292,6 +292,7 @@ def test_stats_count_what_is_held():
         "metrics": 2,
         "days": 3,
         "days_kept": None,
+        "max_days": 5_000_000,
     }
 
 
@@ -331,3 +332,20 @@ def test_an_answer_with_an_integer_past_64_bits_is_valid_json():
 
     body = JSONResponse({"total": 3 * (2**63 - 1), "user": "än"}).body
     assert json.loads(body) == {"total": 3 * (2**63 - 1), "user": "än"}
+
+
+def test_past_max_days_the_oldest_days_go_whole_at_the_turn_of_a_day():
+    log = EventLog(max_days=3)
+    for offset, metrics in ((0, "ab"), (1, "ab"), (2, "a")):
+        for metric in metrics:
+            log.add("ann", metric, 1, T0 + offset * DAY)
+    log.prune(now=T0 + 2 * DAY + 5)  # 5 entries: D0's two go, D1's two and D2's one stay
+    assert log.stats()["days"] == 3
+    assert log.distinct_users("a", D0)["events"] == 0
+    assert log.distinct_users("b", day_of(T0 + DAY))["events"] == 1
+    # One day alone past the bound stays: the newest day is never dropped.
+    crowded = EventLog(max_days=1)
+    for metric in "abc":
+        crowded.add("ann", metric, 1, T0)
+    crowded.prune(now=T0 + 5)
+    assert crowded.stats()["days"] == 3
