@@ -56,7 +56,8 @@ _WHY = {
     "413": "the body or the batch is over its limit",
     "415": "unsupported Content-Type",
     "422": "the Idempotency-Key was used for another request",
-    "429": "too much is waiting; retry after Retry-After seconds",
+    "429": "too much is waiting, or this client's big bodies were refused too often; retry "
+    "after Retry-After seconds",
     "503": "the store did not answer in time; a write was applied fully or not at all",
 }
 _WRITE = ("400", "409", "413", "415", "422", "429", "503")

@@ -5,9 +5,16 @@ over the label cap, and one client sending those back to back cut the node's sma
 2,494/s to 375/s (measured, docs/architecture.md). So the node remembers, per client address,
 when a body of at least `penalty_body_bytes` was refused as bad input (400, 413, 415, 422).
 After `penalty_refusals` of those within `penalty_seconds`, that client's next big bodies are
-answered 429 with Retry-After, their bytes drained unread; small requests are never held
-back, and neither is anyone whose big bodies are accepted (a bulk loader). The addresses
-remembered are bounded; `penalty_refusals = 0` turns this off.
+answered 429 with Retry-After from their headers, the bytes left unread (the server drops
+them); small requests are never held back, and neither is anyone whose big bodies are
+accepted (a bulk loader). Only the routes that read a body (`BODY_ROUTES`) take part. A body
+without a Content-Length (chunked) counts by the bytes the route read, and a held-back
+client's chunked body is read up to `penalty_body_bytes` to tell whether it is big.
+
+Limits of the design: clients behind one address (a proxy, NAT) share it; a client with many
+addresses (IPv6) can rotate them; uvicorn takes X-Forwarded-For from 127.0.0.1, so a local
+process can name another address. The addresses remembered are bounded (the least recently
+refused go first); `penalty_refusals = 0` turns this off.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ from api.errors import error_response
 from cluster.common.config import Settings
 
 _BAD_INPUT = frozenset({400, 413, 415, 422})
+# The routes that read a body (POST; the admin API is not one): only their big bodies count.
+BODY_ROUTES = frozenset(
+    {"/metrics", "/metrics/batch", "/v1/metrics", "/v1/hosts/metrics", "/event", "/v1/integers"}
+)
 _MAX_CLIENTS = 10_000  # addresses remembered; the least recently refused go first
 
 
@@ -33,30 +44,50 @@ class RefusedBodies:
         self._limit = settings.penalty_refusals
         self._window = settings.penalty_seconds
         self._big = settings.penalty_body_bytes
-        self._drain_limit = max(settings.max_body_bytes, settings.max_batch_body_bytes)
         self._refused: OrderedDict[str, deque[float]] = OrderedDict()
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            client = scope.get("client")
-            if not self._limit or scope["type"] != "http" or not client or not self._is_big(scope):
-                await app(scope, receive, send)
+            declared = _content_length(scope) if self._applies(scope) else 0
+            if declared is not None and declared < self._big:
+                await app(scope, receive, send)  # not a body route, or a small body
                 return
-            host = client[0]
+            host = scope["client"][0]
             wait = self.wait(host, time.monotonic())
             if wait:
-                await _drain(receive, self._drain_limit)
+                if declared is None:  # chunked: big or not, its first bytes tell
+                    held, big = await _peek(receive, self._big)
+                    if not big:
+                        await app(scope, _replay(held, receive), send)
+                        return
                 await self._hold_back(scope, send, wait)
                 return
+            read = 0
+
+            async def counting() -> Message:
+                nonlocal read
+                message = await receive()
+                read += len(message.get("body", b""))
+                return message
 
             async def watching(message: Message) -> None:
                 if message["type"] == "http.response.start" and message["status"] in _BAD_INPUT:
-                    self.refused(host, time.monotonic())
+                    if (declared or read) >= self._big:
+                        self.refused(host, time.monotonic())
                 await send(message)
 
-            await app(scope, receive, watching)
+            await app(scope, receive if declared else counting, watching)
 
         return middleware
+
+    def _applies(self, scope: Scope) -> bool:
+        return bool(
+            self._limit
+            and scope["type"] == "http"
+            and scope.get("client")
+            and scope["method"] in ("POST", "PUT")
+            and scope["path"] in BODY_ROUTES
+        )
 
     def wait(self, host: str, now: float) -> float:
         """Seconds until `host` may send big bodies again (0: now)."""
@@ -77,12 +108,6 @@ class RefusedBodies:
         while len(self._refused) > _MAX_CLIENTS:
             self._refused.popitem(last=False)
 
-    def _is_big(self, scope: Scope) -> bool:
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                return value.isdigit() and int(value) >= self._big
-        return False
-
     async def _hold_back(self, scope: Scope, send: Send, wait: float) -> None:
         seconds = max(1, math.ceil(wait))
         response = error_response(
@@ -97,18 +122,39 @@ class RefusedBodies:
         await response(scope, _no_receive, send)
 
 
-async def _drain(receive: Receive, limit: int) -> None:
-    """Read the body and drop it, so the connection can carry the next request; past `limit`
-    bytes (no route would read more) the server deals with the rest, as after a 413."""
-    size = 0
-    while size <= limit:
+def _content_length(scope: Scope) -> int | None:
+    """The declared body size; None when there is none (a chunked body)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0  # not a number: the route answers
+    return None
+
+
+async def _peek(receive: Receive, limit: int) -> tuple[list[Message], bool]:
+    """The body's first messages, until `limit` bytes or its end; whether it reached `limit`."""
+    held, size = [], 0
+    while True:
         message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body"):
-            return
+        held.append(message)
         size += len(message.get("body", b""))
+        if size >= limit:
+            return held, True
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return held, False
+
+
+def _replay(held: list[Message], receive: Receive) -> Receive:
+    """`receive`, handing out the messages already read first."""
+    pending = list(held)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 async def _no_receive() -> dict[str, Any]:
+    # The body is left unread: the server drops it (and sends no 100 Continue for it).
     return {"type": "http.disconnect"}
 
 

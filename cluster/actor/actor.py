@@ -173,6 +173,7 @@ class MetricsActor:
         self._server: BatchServer | None = None
         self._maintainer: asyncio.Task[None] | None = None
         self._snapshot_due = False  # scheduled to run right after the current call
+        self._closing = False
         self._folds = _Attempts("snapshot")
         self._freeze_at = time.monotonic() + _FREEZE_EVERY
         # Folding the log costs more than replaying it: leave it to the usual threshold, so a
@@ -372,10 +373,12 @@ class MetricsActor:
         """Fold the log when it is long enough; start saving the record buffers when they
         changed and their interval has passed. Each retries after a failure's backoff."""
         self._snapshot_due = False
+        if self._closing:
+            return
         if self._log_rows >= self._snapshot_every and self._folds.ready():
             try:
                 self._fold()
-            except LogError as exc:
+            except Exception as exc:  # LogError or not: retried, and /health says why
                 self._folds.failed(exc)
             else:
                 self._folds.ok()
@@ -413,18 +416,19 @@ class MetricsActor:
         self._log_rows = 0
 
     def _save_records(self) -> None:
-        """Save the record buffers, one save at a time: their state taken here (copies, ~50 ms
-        for a million events), written by a thread while batches go on, then named by the log
-        with the records it holds dropped. Without a running loop (tests), written at once."""
-        if self._saving is not None and not self._saving.done():
+        """Save the record buffers, one save at a time: their state taken here (copies, ~150 ms
+        for a million events of 200k users), written by a thread while batches go on, then
+        named by the log with the records it holds dropped. Without a running loop (tests),
+        written at once."""
+        if self._closing or (self._saving is not None and not self._saving.done()):
             return
-        self._records.prune(time.time())
         try:
+            self._records.prune(time.time())
             mark, path = self._log.records_mark(), self._log.next_state_file()
-        except LogError as exc:
+            write = functools.partial(statefile.write, path, self._records.state())
+        except Exception as exc:  # whatever it is: the buffers stay due, and /health says why
             self._save_failed(exc)
             return
-        write = functools.partial(statefile.write, path, self._records.state())
         self._records_dirty = False
         self._records_saved = time.monotonic()
         try:
@@ -506,6 +510,7 @@ class MetricsActor:
     async def close(self) -> None:
         """Stop listening, finish a save in flight and close the log (tests; Ray ends the
         process otherwise)."""
+        self._closing = True  # no snapshot or save starts from now on
         if self._server is not None:
             await self._server.close()
         if self._maintainer is not None:

@@ -159,16 +159,16 @@ class EventLog:
         if self._days_kept is not None:
             self._forget_days(parse_day(day_of(now)) - timedelta(days=self._days_kept - 1))
         if self._day_count > self._max_days:
-            self._forget_oldest_days()
+            self._forget_oldest_days(day_of(now))
         return done
 
-    def _forget_oldest_days(self) -> None:
-        """Forget whole days, oldest first, until at most `max_days` entries are left or only
-        the newest day is."""
+    def _forget_oldest_days(self, today: str) -> None:
+        """Forget whole days before `today`, oldest first, until at most `max_days` entries
+        are left (today's and later ones, from a node's clock ahead, always stay)."""
         per_day = Counter(name for days in self._days.values() for name in days)
         left, last_dropped = self._day_count, None
-        for name in sorted(per_day)[:-1]:
-            if left <= self._max_days:
+        for name in sorted(per_day):
+            if left <= self._max_days or name >= today:
                 break
             left -= per_day[name]
             last_dropped = name

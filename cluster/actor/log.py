@@ -222,7 +222,8 @@ class DurableLog:
                 db.execute("ROLLBACK")
             raise LogError(f"{self.path}: cannot switch to {path.name}: {exc}") from exc
         finally:
-            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            with contextlib.suppress(sqlite3.Error):  # the error above, if any, tells more
+                db.execute(f"PRAGMA synchronous={self._synchronous}")
         self._remove_stale_states(keep=path)
 
     def forget(self, batch_ids: list[BatchId], keys: list[str]) -> None:

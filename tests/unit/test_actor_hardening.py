@@ -398,3 +398,29 @@ def test_delete_series_during_a_save_waits_for_a_save_without_them(db):
     again = MetricsActor(db)
     assert again._records.series.names() == []
     assert len(again._records.events._recent) == 30_000
+
+
+def test_a_failure_while_taking_the_state_is_shown_too(db, monkeypatch):
+    actor = MetricsActor(db, records_snapshot_seconds=0)
+    actor.apply_now(sample_batch(1, time.time()))
+
+    def broken(_now):
+        raise ValueError("a bug while pruning (simulated)")
+
+    monkeypatch.setattr(actor._records, "prune", broken)
+    actor.maintain()
+    saves = actor.describe()["record_saves"]
+    assert saves["failures"] == 1 and "simulated" in saves["last_error"]
+
+
+def test_after_close_no_snapshot_or_save_starts(db, caplog):
+    async def scenario():
+        actor = MetricsActor(db, snapshot_every=1, records_snapshot_seconds=0)
+        actor.apply_now(sample_batch(1, time.time()))  # queues a snapshot for the next turn
+        await actor.close()
+        await asyncio.sleep(0.05)  # the queued turn runs now, against a closed log
+        return actor
+
+    actor = asyncio.run(scenario())
+    assert "Exception in callback" not in caplog.text
+    assert actor.describe()["snapshots"]["failures"] == 0

@@ -349,3 +349,12 @@ def test_past_max_days_the_oldest_days_go_whole_at_the_turn_of_a_day():
         crowded.add("ann", metric, 1, T0)
     crowded.prune(now=T0 + 5)
     assert crowded.stats()["days"] == 3
+
+
+def test_days_ahead_of_the_actors_clock_do_not_push_out_today():
+    log = EventLog(max_days=2)
+    for offset, metric in ((-1, "a"), (0, "a"), (0, "b"), (1, "a")):  # (1: a node ahead)
+        log.add("ann", metric, 1, T0 + offset * DAY)
+    log.prune(now=T0 + 5)
+    assert log.distinct_users("b", D0)["events"] == 1  # today's entries stay
+    assert log.distinct_users("a", day_of(T0 - DAY))["events"] == 0  # yesterday's went

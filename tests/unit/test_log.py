@@ -145,9 +145,11 @@ def test_a_log_is_private_and_refused_without_wal(tmp_path, monkeypatch):
     path.parent.mkdir()
     path.touch(mode=0o644)
     path.chmod(0o644)  # left open by an older version
-    DurableLog(path).close()
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert all(p.stat().st_mode & 0o077 == 0 for p in path.parent.iterdir())
+    log = DurableLog(path)
+    log.commit(B("n", 1), {"a": 1}, {}, 0.0)  # the -wal and -shm files exist while open
+    files = list(path.parent.iterdir())
+    assert len(files) == 3 and all(p.stat().st_mode & 0o777 == 0o600 for p in files), files
+    log.close()
 
     real = sqlite3.connect
 

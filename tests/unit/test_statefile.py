@@ -44,9 +44,13 @@ def test_a_big_list_is_encoded_in_pieces_of_at_most_a_step():
     assert max(len(p) for p in pieces) <= statefile.STEP * (one_row + 1)
 
 
-def test_write_is_private_and_whole(tmp_path, monkeypatch):
+def test_write_is_private_whole_and_on_disk(tmp_path, monkeypatch):
     path = tmp_path / "s.state.1"
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(statefile.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
     assert statefile.write(path, {"a": [1, 2]}) == len(b'{"a":[1,2]}')
+    assert len(synced) == 2  # the file, then its directory (the rename)
     assert statefile.read(path) == {"a": [1, 2]}
     assert os.stat(path).st_mode & 0o777 == 0o600
 

@@ -40,7 +40,7 @@ def test_after_refused_big_bodies_the_next_big_body_gets_429_and_changes_nothing
 
 
 def test_the_hold_ends_when_the_refusals_are_old_enough(make_client):
-    client = make_client(settings={**SMALL, "penalty_seconds": 0.5})
+    client = make_client(settings={**SMALL, "penalty_seconds": 2})
     for _ in range(2):
         client.post("/metrics/batch", content=bad_big(), headers=JSON)
 
@@ -87,3 +87,31 @@ def test_the_addresses_remembered_are_bounded_and_their_refusals_age_out(make_cl
     assert refused.wait(host, now + 10.5) == 0
     assert host in refused._refused  # one refusal left in the window
     assert refused.wait(host, now + 11.5) == 0 and host not in refused._refused
+
+
+def chunked(body: bytes):
+    """A body without a Content-Length (sent chunked)."""
+    yield body[: len(body) // 2]
+    yield body[len(body) // 2 :]
+
+
+def test_chunked_bodies_count_and_are_held_back_by_their_size(make_client):
+    client = make_client(settings={**SMALL, "penalty_seconds": 60})
+    for _ in range(2):
+        answer = client.post("/metrics/batch", content=chunked(bad_big()), headers=JSON)
+        assert answer.status_code == 400
+    held = client.post("/metrics/batch", content=chunked(big_batch("held")), headers=JSON)
+    assert held.status_code == 429, held.text
+    small = orjson.dumps({"labels": ["small"], "increment": 1})
+    assert client.post("/metrics", content=chunked(small), headers=JSON).status_code == 200
+    assert client.get("/metrics").json() == {"small": 1}
+
+
+def test_only_the_routes_that_read_a_body_hold_a_client_back(make_client):
+    client = make_client(settings={**SMALL, "penalty_seconds": 60})
+    for _ in range(2):
+        client.post("/metrics/batch", content=bad_big(), headers=JSON)
+    assert client.post("/metrics/batch", content=big_batch("x"), headers=JSON).status_code == 429
+    # A big body elsewhere gets what it would get from anyone.
+    assert client.request("GET", "/health", content=b" " * 2000).status_code == 200
+    assert client.post("/nosuch", content=b" " * 2000).status_code == 404
