@@ -30,7 +30,7 @@ class Limits:
     steps a series) and are scaled to a Python evaluator elsewhere."""
 
     max_length: int = 10_000  # characters of query text
-    max_depth: int = 100  # nested operations; evaluation recurses once per level
+    max_depth: int = 100  # levels of the parse tree; evaluation recurses once per level
     max_regex_length: int = 4_096  # characters of one =~ or !~ pattern
     max_series: int = 100_000  # series matched by all selectors together
     max_steps: int = 11_000  # points a series of a range query may have

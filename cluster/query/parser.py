@@ -25,7 +25,6 @@ from cluster.query.ast import (
     StringLiteral,
     ValueType,
     VectorSelector,
-    walk,
 )
 from cluster.query.errors import Limits, QueryError
 from cluster.query.functions import FUNCTIONS
@@ -60,16 +59,28 @@ def parse(text: str, limits: Limits | None = None) -> Expr:
         tree = _GRAMMAR.parse(text)
     except lark.exceptions.UnexpectedInput as exc:
         raise _syntax_error(exc, text) from None
+    if _depth(tree) > limits.max_depth:
+        raise QueryError(f"query nests more than {limits.max_depth} levels deep")
     try:
         expr = _ToAst(limits).transform(tree)
     except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, QueryError):
             raise exc.orig_exc from None
         raise
-    depth = max(level for _, level in walk(expr))
-    if depth > limits.max_depth:
-        raise QueryError(f"query nests more than {limits.max_depth} operations deep")
     return expr
+
+
+def _depth(tree: lark.Tree) -> int:
+    """How deep the parse tree nests (parentheses count), found without recursion: checks
+    and evaluation recurse once per level, and 10,000 characters can nest deeper than
+    Python's stack."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
+    return deepest
 
 
 def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str) -> QueryError:
@@ -249,10 +260,6 @@ class _ToAst(Transformer_NonRecursive):
         return keyword, Matching(on=keyword.type == "ON", labels=labels)
 
     def binary(self, items: list[object]) -> Expr:
-        lhs, op, matching, rhs = items
-        return _binary(lhs, op, False, matching, rhs)
-
-    def comparison(self, items: list[object]) -> Expr:
         lhs, op, bool_token, matching, rhs = items
         return _binary(lhs, op, bool_token is not None, matching, rhs)
 
