@@ -68,6 +68,31 @@ def _gauge(rng: random.Random, count: int, nan: bool) -> list[float]:
     return values
 
 
+EDGE_MS = BASE_MS + 8_000_000  # after the random data, which no edge series shares a name with
+EDGE_SERIES: list[SeriesData] = [
+    ({"__name__": "edge_tie"}, [(EDGE_MS + i * 10_000, float(i)) for i in range(40)]),
+    ({"__name__": "edge_lone"}, [(EDGE_MS, 1.0)]),
+    (
+        {"__name__": "edge_late_total"},
+        [(EDGE_MS + 200_000 + i * 10_000, 8.0 + 10 * i) for i in range(5)],
+    ),
+    *(
+        ({"__name__": "edge_kahan", "i": str(i)}, [(EDGE_MS, v)])
+        for i, v in enumerate((1e100, 1.0, -1e100))
+    ),
+    ({"__name__": "edge_nl", "v": "a\nb"}, [(EDGE_MS, 1.0)]),
+]
+# Where 2.42 and 3.x differ by design, on the edge series: (query, seconds after EDGE_MS,
+# our value (3.x), 2.42's value, why); None is an empty answer.
+KNOWN_DIFFERENCES = [
+    ("count_over_time(edge_tie[1m])", 300, 6.0, 7.0, "3.0: range windows are left-open"),
+    ("sum(edge_lone)", 300, None, 1.0, "3.0: the lookback window is left-open"),
+    ("increase(edge_late_total[5m])", 299, 50.0, 53.0, "2.51: extrapolation cap reordered"),
+    ("sum(edge_kahan)", 1, 1.0, 0.0, "2.54: Kahan summation in sum"),
+    ("avg(edge_kahan)", 1, 1 / 3, 0.0, "2.55: Kahan summation in avg"),
+    ('count(edge_nl{v=~"a.b"})', 1, 1.0, None, "3.0: . in a regex matches a newline"),
+]
+
 FIXED = [
     # literals and scalars
     "1",

@@ -45,11 +45,17 @@ def openmetrics(series: Sequence[SeriesData]) -> str:
     lines = []
     for labels, points in sorted(series, key=lambda s: s[0]["__name__"]):
         name = labels["__name__"]
-        pairs = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+        pairs = ",".join(
+            f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()) if k != "__name__"
+        )
         head = f"{name}{{{pairs}}}" if pairs else name
         lines.extend(f"{head} {value!r} {t // 1000}.{t % 1000:03d}" for t, value in points)
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _free_port() -> int:
