@@ -119,4 +119,5 @@ def query(url: str, path: str, params: Mapping[str, str]) -> dict[str, Any]:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return json.load(answer)
     except urllib.error.HTTPError as exc:
-        return json.load(exc)
+        with exc:
+            return json.load(exc)
