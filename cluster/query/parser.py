@@ -41,8 +41,8 @@ _GRAMMAR = lark.Lark(
 _SUPPORTED_AGGREGATIONS = frozenset({"sum", "avg", "min", "max", "count", "topk", "bottomk"})
 _PARAMETRIC = frozenset({"topk", "bottomk"})
 # How lark's terminals read in a message: `unexpected ")"`, `unexpected identifier "foo"`.
-_QUOTED_KINDS = {"METRIC_NAME": "identifier", "LABEL_NAME": "identifier", "NUMBER": "number"}
-_QUOTED_KINDS |= {"STRING": "string", "DURATION": "duration"}
+_TOKEN_KINDS = {"METRIC_NAME": "identifier", "LABEL_NAME": "identifier", "NUMBER": "number"}
+_TOKEN_KINDS |= {"DURATION": "duration"}
 
 
 def parse(text: str, limits: Limits | None = None) -> Expr:
@@ -86,9 +86,9 @@ def _depth(tree: lark.Tree) -> int:
 def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str) -> QueryError:
     if isinstance(exc, lark.exceptions.UnexpectedToken) and exc.token.type != "$END":
         token = exc.token
-        kind = _QUOTED_KINDS.get(token.type)
+        kind = _TOKEN_KINDS.get(token.type)
         shown = f'{kind} "{token}"' if kind else f'"{token}"'
-        if token.type == "STRING":
+        if token.type == "STRING":  # already quoted
             shown = f"string {token}"
         return QueryError(f"unexpected {shown}", position=token.start_pos)
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
