@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from api.responses import JSONResponse
+from api.schemas import LABEL_NAME
 from cluster.common.errors import (
     ClusterError,
     InvalidInput,
@@ -91,6 +93,17 @@ def error_response(
 MAX_PROBLEMS = 10
 
 
+def _in_words(err: Any) -> str:
+    """A validation error's message, our patterns said in words."""
+    if err["type"] != "string_pattern_mismatch":
+        return err["msg"]
+    pattern = err.get("ctx", {}).get("pattern", "")
+    if pattern == LABEL_NAME:
+        return "a label name is a letter or _, then letters, digits or _, and not __ first"
+    message = "must not contain control characters (\\x00-\\x1f, \\x7f)"  # PRINTABLE, NAME
+    return message + " or '/'" if "/" in pattern else message
+
+
 def describe_validation(
     exc: ValidationError | RequestValidationError, where: Callable[[int], str] | None = None
 ) -> str:
@@ -105,12 +118,7 @@ def describe_validation(
             field = (where(loc[0]) + ".".join(str(p) for p in loc[1:])).rstrip(".: ")
         else:
             field = ".".join(str(p) for p in loc) or "body"
-        message = err["msg"]
-        if err["type"] == "string_pattern_mismatch":  # schemas.PRINTABLE or schemas.NAME
-            message = "must not contain control characters (\\x00-\\x1f, \\x7f)"
-            if "/" in err.get("ctx", {}).get("pattern", ""):
-                message += " or '/'"
-        parts.append(f"{field}: {message}")
+        parts.append(f"{field}: {_in_words(err)}")
     if len(errors) > MAX_PROBLEMS:
         parts.append(f"and {len(errors) - MAX_PROBLEMS} more problems")
     return "; ".join(parts)

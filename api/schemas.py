@@ -117,13 +117,36 @@ class _Original(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+# A series' label: Prometheus's names, but those starting with "__" (reserved there).
+LABEL_NAME = r"^(?:[a-zA-Z][a-zA-Z0-9_]*|_(?:[a-zA-Z0-9][a-zA-Z0-9_]*)?)$"
+MAX_SAMPLE_LABELS = 30
+LabelName = Annotated[str, StringConstraints(pattern=LABEL_NAME, max_length=MAX_LABEL_LENGTH)]
+LabelValue = Annotated[str, StringConstraints(max_length=1024)]
+
+
 class SampleIn(_Original):
-    """`POST /v1/metrics` (metrics-server): one sample; `timestamp` is RFC 3339."""
+    """`POST /v1/metrics` (metrics-server): one sample; `timestamp` is RFC 3339. `labels` (ours,
+    optional) make it a sample of the series of that name and those labels; a label with an
+    empty value is no label, as in Prometheus."""
 
     timestamp: Timestamp
     name: Name
     # Bounded so that no sum of samples in a rollup can overflow to infinity.
     value: float = Field(ge=-1e100, le=1e100, allow_inf_nan=False)
+    labels: Annotated[
+        dict[LabelName, LabelValue],
+        Field(
+            max_length=MAX_SAMPLE_LABELS,
+            # pydantic states the key pattern as patternProperties, which lets other keys by.
+            json_schema_extra={
+                "additionalProperties": False,
+                "propertyNames": {"pattern": LABEL_NAME, "maxLength": MAX_LABEL_LENGTH},
+            },
+        ),
+    ] = {}
+
+    def label_pairs(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((k, v) for k, v in self.labels.items() if v))
 
 
 class HostIn(_Original):

@@ -35,7 +35,8 @@ async def ping() -> dict[str, str]:
 @router.post("/v1/metrics", status_code=201)
 @router.post("/v1/metrics/", status_code=201, include_in_schema=False)
 async def post_samples(request: Request, settings: SettingsDep, node: NodeDep) -> Response:
-    """One sample `{"timestamp": RFC 3339, "name", "value"}` or a list of them; 201 once stored."""
+    """One sample `{"timestamp": RFC 3339, "name", "value", "labels"?}` or a list of them; 201
+    once stored."""
     media = media_type(request)
     if media != "application/json":  # a 400 here, as in the original, not our usual 415
         raise InvalidInput(f"Content-Type is {media!r}; send application/json")
@@ -44,7 +45,8 @@ async def post_samples(request: Request, settings: SettingsDep, node: NodeDep) -
     # A far-future sample would push its series' whole history out of retention.
     latest = time.time() + settings.buffers.max_future
     records: list[wire.Record] = [
-        wire.Sample(s.name, not_after(s.timestamp, latest), s.value) for s in samples
+        wire.Sample(s.name, not_after(s.timestamp, latest), s.value, s.label_pairs())
+        for s in samples
     ]
     await node.submit(wire.Request([], idempotency_key(request), records))
     return JSONResponse({"status": "success"}, status_code=201)

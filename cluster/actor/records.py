@@ -27,7 +27,7 @@ _PRUNE_STEP = 20_000  # last-hour events a request may forget (~10 ms)
 class Pending:
     """What the accepted requests of a batch add, before the batch is applied."""
 
-    names: set[str] = field(default_factory=set)  # new series
+    names: set[str] = field(default_factory=set)  # new series (their keys)
     users: set[str] = field(default_factory=set)  # new event users
     events: int = 0
     # Every series and user named, new or not: expiring one of them mid-batch would let the
@@ -96,7 +96,7 @@ class Records:
         batch at a cost in proportion to each request. A limit about to refuse first expires
         what has been idle long enough (but what this batch names)."""
         adds = Pending()
-        names = {r.name for r in records if isinstance(r, Sample)}
+        names = {r.key for r in records if isinstance(r, Sample)}
         if names:
             adds.series_named = names
             adds.names = self.series.unknown(names) - pending.names
@@ -135,7 +135,7 @@ class Records:
     def apply(self, records: list[Record]) -> None:
         for r in records:
             if isinstance(r, Sample):
-                self.series.add(r.name, r.ts, r.value)
+                self.series.add(r.name, r.ts, r.value, r.labels)
             elif isinstance(r, HostRow):
                 self.hosts.add(r.host, r.cpu, r.memory, r.disk, r.ts)
             elif isinstance(r, Event):

@@ -1,5 +1,10 @@
 """The metric-sample buffer: per series, recent raw samples and rollups per minute, hour and day.
 
+A series is a name and its labels (none for the original API's samples), held under its
+`series_key` (cluster/common/wire.py): the name alone when it has no labels. The original
+API's reads go by name: `names()` lists each once, and `query(name)` merges the buckets of all
+its series (counts and sums add, extremes stay extremes), so labels change nothing for them.
+
 Pure Python, no Ray, no clock of its own, so it is tested directly.
 
 - Retention is measured per series from its newest sample, not from the server's clock, so a
@@ -12,7 +17,7 @@ Pure Python, no Ray, no clock of its own, so it is tested directly.
   count, sum, min and max, so an average and more come from them. A sample lands in the bucket
   of its own timestamp however late or out of order it arrives, as long as that bucket is within
   the resolution's retention; otherwise that resolution skips it.
-- Limits: `max_series` distinct names; `refuse()` says beforehand whether new ones fit. A
+- Limits: `max_series` distinct series; `refuse()` says beforehand whether new ones fit. A
   series that took no sample for `idle_seconds` (by the server's clock: when its samples
   arrived, not their timestamps, which may be historical) is deleted wholly by `prune(now)` or
   `expire(now)`, freeing its room. Arrival is noted without a clock: `add()` marks the series,
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cluster.common.errors import InvalidInput, NotFound
-from cluster.common.wire import RESOLUTIONS
+from cluster.common.wire import RESOLUTIONS, Labels, series_key
 
 
 @dataclass(slots=True)
@@ -65,6 +70,8 @@ class Retention:
 
 @dataclass
 class Series:
+    name: str
+    labels: Labels = ()
     newest: float = -math.inf
     raw: list[tuple[float, float]] = field(default_factory=list)
     rollups: dict[str, dict[int, Rollup]] = field(
@@ -91,9 +98,9 @@ class SeriesBuffer:
         self._slack = max(16, max_buckets // 8)
         self._series: dict[str, Series] = {}
 
-    def unknown(self, names: set[str]) -> set[str]:
-        """Those of `names` that are not series yet."""
-        return names - self._series.keys()
+    def unknown(self, keys: set[str]) -> set[str]:
+        """Those of these series keys that are not series yet."""
+        return keys - self._series.keys()
 
     def refuse(self, new: int) -> str | None:
         """Why `new` more series cannot be added, or None."""
@@ -104,11 +111,12 @@ class SeriesBuffer:
             )
         return None
 
-    def add(self, name: str, timestamp: float, value: float) -> None:
+    def add(self, name: str, timestamp: float, value: float, labels: Labels = ()) -> None:
         """Record one sample (the caller checked `refuse` and that both numbers are finite)."""
-        series = self._series.get(name)
+        key = series_key(name, labels)
+        series = self._series.get(key)
         if series is None:
-            series = self._series[name] = Series()
+            series = self._series[key] = Series(name, labels)
         series.newest = max(series.newest, timestamp)
         series.seen_at = None
         retention = self._retention
@@ -162,16 +170,16 @@ class SeriesBuffer:
 
     def expire(self, now: float, keep: set[str] | frozenset[str] = frozenset()) -> int:
         """Stamp the series that took samples since the last pass with `now`, and delete those
-        idle for `idle_seconds` but the ones named in `keep` (a batch's requests already
+        idle for `idle_seconds` but the ones in `keep` (keys of a batch's requests already
         accepted, whose samples are not applied yet); how many went."""
         idle = []
-        for name, series in self._series.items():
+        for key, series in self._series.items():
             if series.seen_at is None:
                 series.seen_at = now
-            elif self._idle and series.seen_at <= now - self._idle and name not in keep:
-                idle.append(name)
-        for name in idle:
-            del self._series[name]
+            elif self._idle and series.seen_at <= now - self._idle and key not in keep:
+                idle.append(key)
+        for key in idle:
+            del self._series[key]
         return len(idle)
 
     def stats(self) -> dict[str, Any]:
@@ -192,17 +200,21 @@ class SeriesBuffer:
         }
 
     def names(self) -> list[str]:
-        return sorted(self._series)
+        """Every name that has a series, once, sorted."""
+        return sorted({series.name for series in self._series.values()})
 
     def delete(self, names: set[str]) -> int:
-        """Forget these series wholly (the admin's delete); how many there were."""
-        gone = names & self._series.keys()
-        for name in gone:
-            del self._series[name]
+        """Forget every series of these names wholly (the admin's delete); how many went."""
+        gone = [key for key, series in self._series.items() if series.name in names]
+        for key in gone:
+            del self._series[key]
         return len(gone)
 
-    def raw(self, name: str) -> list[tuple[float, float]]:
-        return list(self._get(name).raw)
+    def raw(self, name: str, labels: Labels = ()) -> list[tuple[float, float]]:
+        series = self._series.get(series_key(name, labels))
+        if series is None:
+            raise NotFound(f"no series {series_key(name, labels)!r}")
+        return list(series.raw)
 
     def query(
         self, name: str, resolution: str, start: float, end: float
@@ -212,14 +224,24 @@ class SeriesBuffer:
             raise InvalidInput(f"granularity {resolution!r} is not one of {', '.join(RESOLUTIONS)}")
         if start > end:
             raise InvalidInput("the start is after the end")
-        buckets = self._get(name).rollups[resolution]
-        found = [(b, r) for b, r in buckets.items() if start <= b <= end]
-        return sorted(found, key=lambda pair: pair[0], reverse=True)
+        found: dict[int, Rollup] = {}
+        named = False
+        for series in self._series.values():
+            if series.name != name:
+                continue
+            named = True
+            for bucket, rollup in series.rollups[resolution].items():
+                if start <= bucket <= end:
+                    _merge(found, bucket, rollup)
+        if not named:
+            raise NotFound(f"no metric named {name!r}")
+        return sorted(found.items(), key=lambda pair: pair[0], reverse=True)
 
     def state(self) -> dict[str, Any]:
         """Everything, as copies a thread may encode while the buffer changes (statefile.py)."""
         return {
-            name: {
+            key: {
+                **({"name": s.name, "labels": s.labels} if s.labels else {}),
                 "newest": s.newest,
                 "raw": list(s.raw),
                 "rollups": {
@@ -229,14 +251,16 @@ class SeriesBuffer:
                 "seen_at": s.seen_at,
                 "floors": dict(s.floors),
             }
-            for name, s in self._series.items()
+            for key, s in self._series.items()
         }
 
     def load(self, state: dict[str, Any]) -> None:
         """Replace everything with a `state()` taken earlier. A state saved before series could
         expire lacks `seen_at` and `floors`: its series count as just seen, and unbounded."""
         self._series = {
-            name: Series(
+            key: Series(
+                name=s.get("name", key),
+                labels=tuple((k, v) for k, v in s.get("labels", ())),
                 newest=s["newest"],
                 raw=[(ts, v) for ts, v in s["raw"]],
                 rollups={
@@ -246,11 +270,17 @@ class SeriesBuffer:
                 seen_at=s.get("seen_at"),
                 floors=dict(s.get("floors", {})),
             )
-            for name, s in state.items()
+            for key, s in state.items()
         }
 
-    def _get(self, name: str) -> Series:
-        series = self._series.get(name)
-        if series is None:
-            raise NotFound(f"no metric named {name!r}")
-        return series
+
+def _merge(found: dict[int, Rollup], bucket: int, rollup: Rollup) -> None:
+    """Add `rollup` into the bucket of `found` (a copy: the series' own stays as it is)."""
+    held = found.get(bucket)
+    if held is None:
+        found[bucket] = Rollup(rollup.count, rollup.total, rollup.low, rollup.high)
+        return
+    held.count += rollup.count
+    held.total += rollup.total
+    held.low = min(held.low, rollup.low)
+    held.high = max(held.high, rollup.high)

@@ -24,22 +24,42 @@ import msgspec
 
 # 1: records and values as JSON lists, no version row. 2: the same encodings, versioned.
 # 3: an Idempotency-Key keeps a digest of its request, not the request. 4: the record buffers'
-# state in a file the log names (an older version would read a stale state table).
-LOG_FORMAT = 4
+# state in a file the log names (an older version would read a stale state table). 5: samples
+# may carry labels.
+LOG_FORMAT = 5
 MAX_VALUE = 2**63 - 1  # the largest counter value (and increment) the cluster holds
 # Rollup resolutions of a series and their bucket widths in seconds (SeriesRange.resolution).
 RESOLUTIONS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
 
 
+Labels = tuple[tuple[str, str], ...]  # a series' label pairs besides its name, sorted
+
+
+def series_key(name: str, labels: Labels) -> str:
+    """One string per series: the name alone without labels (as before labels existed), else
+    the name, NUL and the labels as JSON (no name holds a control character, and JSON escapes
+    them in values, so no two series share a key)."""
+    if not labels:
+        return name
+    return name + "\x00" + msgspec.json.encode(labels).decode()
+
+
 class Sample(msgspec.Struct, tag="s", array_like=True, frozen=True):
-    """A metric sample (the metrics-server's API); `ts` in Unix seconds."""
+    """A metric sample (the metrics-server's API); `ts` in Unix seconds. A sample logged before
+    labels existed (`["s", name, ts, value]`) decodes with none."""
 
     name: str
     ts: float
     value: float
+    labels: Labels = ()
 
     def identity(self) -> list[Any]:
-        return ["s", self.name, self.ts, self.value]
+        plain = ["s", self.name, self.ts, self.value]
+        return [*plain, [list(pair) for pair in self.labels]] if self.labels else plain
+
+    @property
+    def key(self) -> str:
+        return series_key(self.name, self.labels)
 
 
 class HostRow(msgspec.Struct, tag="h", array_like=True, frozen=True):
