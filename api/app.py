@@ -12,7 +12,17 @@ from fastapi import FastAPI
 
 from api import errors, openapi, penalty, stats
 from api.responses import JSONResponse
-from api.routes import admin, cluster, counters, debug, events, hosts, integers, samples
+from api.routes import (
+    admin,
+    cluster,
+    counters,
+    debug,
+    events,
+    hosts,
+    integers,
+    prometheus,
+    samples,
+)
 from cluster.common.config import Settings
 from cluster.node.node import Node
 
@@ -45,6 +55,6 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     penalty.install(app, settings)  # inside the request counts, which see its 429s
     stats.install(app)
     app.router.routes.extend(counters.WRITE_ROUTES)
-    for module in (counters, cluster, samples, hosts, events, integers, debug, admin):
+    for module in (counters, cluster, samples, hosts, events, integers, debug, admin, prometheus):
         app.include_router(module.router)
     return app

@@ -32,6 +32,7 @@ from cluster.common.errors import (
     StoreUnavailable,
     TooLarge,
 )
+from cluster.query import QueryError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ _METRICS_SERVER = {
 _GENERIC_SERVER = (
     "Well, This is unexpected. An Error has occurred, and we are working to fix the problem!"
 )
+# Prometheus's errorType by status, where the error did not bring its own.
+_PROMETHEUS = {400: "bad_data", 404: "not_found", 422: "execution", 503: "unavailable"}
 # loopstock's codes by status, where the error did not bring its own.
 _LOOPSTOCK = {
     400: "invalid_body",
@@ -81,6 +84,9 @@ def error_response(
             "code": code or _LOOPSTOCK.get(status, error.lower().replace(" ", "_")),
             "message": detail,
         }
+    elif path.startswith("/api/v1/") and not path.startswith("/api/v1/admin"):
+        kind = code if code in ("bad_data", "execution") else _PROMETHEUS.get(status, "internal")
+        body = {"status": "error", "errorType": kind, "error": detail}
     elif path.startswith("/v1/metrics"):
         text = message or _METRICS_SERVER.get(status, _GENERIC_SERVER)
         body = {"message": text, "error": error, "detail": detail}
@@ -127,6 +133,8 @@ def describe_validation(
 async def _cluster_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClusterError)
     status, error = next(_STATUS[c] for c in type(exc).__mro__ if c in _STATUS)
+    if isinstance(exc, QueryError) and exc.error_type == "execution":
+        status = 422  # as Prometheus answers a query that failed while evaluating
     headers = None
     if isinstance(exc, StoreUnavailable | Overloaded):
         headers = {"Retry-After": str(exc.retry_after)}

@@ -35,6 +35,7 @@ from api.schemas import (
     IntegerIn,
     LoopstockErrorOut,
     MetricsServerErrorOut,
+    PrometheusErrorOut,
     SampleIn,
 )
 from cluster.common.config import Settings
@@ -55,7 +56,7 @@ _WHY = {
     "409": "a limit would be passed (2^63-1, max_counters, a buffer's limits)",
     "413": "the body or the batch is over its limit",
     "415": "unsupported Content-Type",
-    "422": "the Idempotency-Key was used for another request",
+    "422": "the Idempotency-Key was used for another request; a query failed while evaluating",
     "429": "too much is waiting, or this client's big bodies were refused too often; retry "
     "after Retry-After seconds",
     "503": "the store did not answer in time; a write was applied fully or not at all",
@@ -92,6 +93,12 @@ ERRORS: dict[str, tuple[str, ...]] = {
     "debug_vars": (),
     "delete_series": _ADMIN,
     "delete_series_put": _ADMIN,
+    **{
+        f"prometheus_{name}{method}": ("400", "422", "503")
+        for name in ("query", "query_range", "series", "labels", "label_values")
+        for method in ("", "_post")
+    },
+    "prometheus_buildinfo": (),
 }
 
 IDEMPOTENCY_KEY = {
@@ -123,7 +130,14 @@ def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {})
     models = components.setdefault("schemas", {})
-    for model in (IncrementIn, BatchIn, ErrorOut, MetricsServerErrorOut, LoopstockErrorOut):
+    for model in (
+        IncrementIn,
+        BatchIn,
+        ErrorOut,
+        MetricsServerErrorOut,
+        LoopstockErrorOut,
+        PrometheusErrorOut,
+    ):
         models.update(_schema_of(model))
     models["BatchIn"]["properties"]["items"]["maxItems"] = settings.max_batch_items
     components["securitySchemes"] = {
@@ -176,6 +190,8 @@ def _error_model(path: str) -> str:
         return "LoopstockErrorOut"
     if path.startswith("/v1/metrics"):
         return "MetricsServerErrorOut"
+    if path.startswith("/api/v1/") and not path.startswith("/api/v1/admin"):
+        return "PrometheusErrorOut"
     return "ErrorOut"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -53,6 +53,14 @@ class MetricsServerErrorOut(BaseModel):
     message: str
     error: str
     detail: str
+
+
+class PrometheusErrorOut(BaseModel):
+    """Errors of Prometheus's query API (/api/v1/ but the admin's): as Prometheus writes them."""
+
+    status: Literal["error"]
+    errorType: str  # noqa: N815 (Prometheus's name)
+    error: str
 
 
 class LoopstockErrorOut(BaseModel):

@@ -12,9 +12,8 @@ from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from api import promql
 from api.deps import NodeDep, SettingsDep
-from api.selectors import MAX_SELECTOR, SELECTOR_PATTERN, parse_selector
-from cluster.common import wire
 from cluster.common.config import Settings
 from cluster.common.errors import InvalidInput
 
@@ -49,9 +48,9 @@ _MATCH = {
     "schema": {
         "type": "array",
         "minItems": 1,
-        "items": {"type": "string", "maxLength": MAX_SELECTOR, "pattern": SELECTOR_PATTERN},
+        "items": {"type": "string", "maxLength": 10_000},
     },
-    "description": 'a metric name, {__name__="name"} or {__name__=~"regex"}',
+    "description": 'a series selector, e.g. tmp_x or {__name__=~"tmp_.*", job="a"}',
 }
 _OPENAPI = {"parameters": [_MATCH], "security": [{"adminToken": []}]}
 
@@ -64,8 +63,8 @@ _OPENAPI = {"parameters": [_MATCH], "security": [{"adminToken": []}]}
     openapi_extra=_OPENAPI,
 )
 async def delete_series(request: Request, settings: SettingsDep, node: NodeDep) -> Response:
-    """Delete every counter and metric series a `match[]` selector names (a name, or
-    `{__name__="name"}`, or `{__name__=~"regex"}`). 204 once the delete is durable."""
+    """Delete every counter and sample series a `match[]` series selector selects (PromQL:
+    `name{label="v", ...}`). 204 once the delete is durable."""
     _authorize(request, settings)
     query = request.query_params
     match = query.getlist("match[]")
@@ -73,6 +72,5 @@ async def delete_series(request: Request, settings: SettingsDep, node: NodeDep) 
         raise InvalidInput('give at least one match[] selector, e.g. match[]={__name__=~"tmp_.*"}')
     if "start" in query or "end" in query:
         raise InvalidInput("start and end are not supported: whole series are deleted")
-    selectors = [parse_selector(text) for text in match]
-    await node.delete_series(wire.DeleteSeries(selectors))
+    await node.delete_series(promql.delete_request(match))
     return Response(status_code=204)

@@ -9,6 +9,7 @@ api/errors.py, which is installed on the whole app."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Sequence
 
 import msgspec
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api import promql
 from api.bodies import AT_ONCE, ITEMS_A_STEP, Piece, validated
 from api.deps import NodeDep, idempotency_key, media_type, read_body
 from api.errors import describe_validation
@@ -25,6 +27,8 @@ from api.responses import JSONResponse
 from api.schemas import BatchIn, IncrementIn
 from cluster.common import wire
 from cluster.common.errors import InvalidInput, NotFound, TooLarge
+from cluster.node.node import Node
+from cluster.query import QueryError
 
 NDJSON = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 
@@ -152,11 +156,31 @@ async def all_counters(node: NodeDep) -> Response:
 
 @router.get("/metrics/query")
 async def query(node: NodeDep, expression: str = "") -> Response:
-    """`expression` is a comma-separated list of labels; the answer has those that exist.
-    An empty expression means every counter."""
+    """`expression` is a comma-separated list of labels (the answer has those that exist; empty
+    means every counter) or a PromQL query, evaluated now (Prometheus's answer). A list whose
+    parts are all plain labels (letters, digits, `_ : . - /`) is a list; so is any text that
+    is not PromQL but names counters."""
     labels = [part.strip() for part in expression.split(",") if part.strip()]
     if not labels:
         return await all_counters(node)
+    if all(_PLAIN.fullmatch(label) for label in labels):
+        return await _counter_values(node, labels)
+    try:
+        data = await promql.instant(node, expression, None)
+    except QueryError as exc:
+        if exc.error_type == "execution":
+            raise
+        found = await node.read(wire.CounterValues(labels))
+        if found:  # labels that are not PromQL, as the list always took them
+            return JSONResponse(found)
+        raise InvalidInput(exc.detail, message="invalid expression") from None
+    return JSONResponse({"status": "success", "data": data})
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_:./-]+")
+
+
+async def _counter_values(node: Node, labels: list[str]) -> Response:
     found = await node.read(wire.CounterValues(labels))
     if not found:
         raise NotFound(f"none of the labels {', '.join(labels)[:500]} exists")

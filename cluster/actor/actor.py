@@ -47,7 +47,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from cluster.actor import statefile
+from cluster.actor import select, statefile
 from cluster.actor.counters import Stage
 from cluster.actor.log import Durability, DurableLog, LogError, request_digest
 from cluster.actor.records import Pending, RecordLimits, Records
@@ -249,6 +249,7 @@ class MetricsActor:
         self._records_dirty = self._records_dirty or bool(accepted)
         self._counts.update(stage.changes)
         self._dirty.update(stage.changes)
+        self._records.history.note(stage.changes)
         if stage.changes:
             self._json = None
         refusals = {i: o for i, o in enumerate(outcomes) if isinstance(o, Refused)}
@@ -326,6 +327,8 @@ class MetricsActor:
             gc.freeze()
             self._freeze_at = mono + _FREEZE_EVERY
         self._prune(mono)
+        if self._records.history.tick(time.time(), self._counts):
+            self._records_dirty = True
         ids, keys = self._forget
         self._forget = ([], [])
         # A key pruned and then used again for a new request names a new row: keep that one.
@@ -473,23 +476,19 @@ class MetricsActor:
         saved without the series before the answer. Deleting again is harmless (a retry after
         ActorUnavailableError)."""
         self._keep_maintained()
-        matchers = [selector.matcher() for selector in request.selectors]
-
-        def named(name: str) -> bool:
-            return any(match(name) for match in matchers)
-
-        counters = [label for label in self._counts if named(label)]
-        series = [name for name in self._records.series.names() if named(name)]
+        series, counters = select.to_delete(request.selectors, self._records.series, self._counts)
         if not counters and not series:
             return {"counters": 0, "series": 0}
         try:
-            self._fold(deleted=counters)
+            self._fold(deleted=sorted(counters))
         except LogError as exc:
             raise StoreUnavailable(f"the delete could not be saved ({exc}); retry it") from None
+        # A deleted counter's history left in a saved state is never read (no such counter).
+        self._records.history.delete(counters)
         if series:
             # Gone from memory first, so the state saved lacks them. Should the save fail, the
             # buffers stay marked changed and the upkeep's next save keeps the delete.
-            self._records.series.delete(set(series))
+            self._records.series.delete_keys(series)
             self._records_dirty = True
             await self._records_saved_now()
         return {"counters": len(counters), "series": len(series)}
@@ -549,7 +548,20 @@ class MetricsActor:
                 return records.events.first_seen(username)
             case wire.IntegerAverages(limit=limit):
                 return records.integers.averages(now, limit)
+            case wire.Select():
+                return wire.encode(select.select(query, self._sources(now)))
         raise InvalidInput(f"no read named {type(query).__name__}")
+
+    def _sources(self, now: float) -> list[select.Source]:
+        """Where a query's series come from, the first holding a label set having it."""
+        records = self._records
+        counters = select.CounterView(self._counts, records.history.points, round(now * 1000))
+        return [
+            select.samples_source(records.series),
+            select.counters_source(counters),
+            select.hosts_source(records.hosts.state),
+            select.integers_source(functools.partial(records.integers.points, now)),
+        ]
 
     async def info(self) -> dict[str, Any]:
         return {**self._ray_context(), **self.describe()}

@@ -110,6 +110,14 @@ class IntegerWindows:
                 rows.append(self._row(position, index))
         return rows
 
+    def points(self, now: float) -> list[tuple[float, float]]:
+        """Every closed window as (its end, its average), oldest first."""
+        return [
+            (k * self._window + self._window, self._windows[k].total / self._windows[k].count)
+            for k in self._order
+            if self._closed(k, now)
+        ]
+
     def last(self, now: float) -> dict[str, Any] | None:
         rows = self.averages(now, limit=1)
         return rows[0] if rows else None

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cluster.actor.events import EventLog
+from cluster.actor.history import CounterHistory
 from cluster.actor.hosts import HostLog
 from cluster.actor.integers import IntegerWindows
 from cluster.actor.series import Retention, SeriesBuffer
 from cluster.common.wire import Event, HostRow, IntegerSample, Record, Refused, Sample
 
-PARTS = ("series", "hosts", "events", "integers")  # each has state(), load() and stats()
+PARTS = ("series", "hosts", "events", "integers", "history")  # each has state(), load() and stats()
 _PRUNE_STEP = 20_000  # last-hour events a request may forget (~10 ms)
 
 
@@ -63,6 +64,9 @@ class RecordLimits:
     event_days_kept: int | None = None
     max_event_days: int = 5_000_000
     integer_duplicates_kept: int = 1_000_000
+    counter_history_interval: float = 10.0
+    max_counter_history: int = 10_000
+    counter_history_seconds: float = 3600.0
 
 
 class Records:
@@ -88,6 +92,12 @@ class Records:
             limits.integer_grace,
             limits.integer_windows_kept,
             limits.integer_duplicates_kept,
+        )
+        # The counters' history (the counters are the actor's): saved with the buffers.
+        self.history = CounterHistory(
+            limits.counter_history_interval,
+            limits.counter_history_seconds,
+            limits.max_counter_history,
         )
 
     def check(self, records: list[Record], now: float, pending: Pending) -> Refused | Pending:
@@ -149,6 +159,7 @@ class Records:
         self.events.prune(now, _PRUNE_STEP)  # the rest go with the next requests or reads
         self.events.expire_users(now)
         self.integers.prune(now)
+        self.history.prune(now)
 
     def stats(self) -> dict[str, Any]:
         """Each buffer's size against its bounds, for /health."""

@@ -203,6 +203,17 @@ class SeriesBuffer:
         """Every name that has a series, once, sorted."""
         return sorted({series.name for series in self._series.values()})
 
+    def every(self) -> list[Series]:
+        """Every series (the objects themselves: read them, do not change them)."""
+        return list(self._series.values())
+
+    def delete_keys(self, keys: set[str]) -> int:
+        """Forget these series (by `series_key`) wholly; how many went."""
+        gone = keys & self._series.keys()
+        for key in gone:
+            del self._series[key]
+        return len(gone)
+
     def delete(self, names: set[str]) -> int:
         """Forget every series of these names wholly (the admin's delete); how many went."""
         gone = [key for key, series in self._series.items() if series.name in names]

@@ -116,6 +116,11 @@ class BufferSettings(BaseModel):
     snapshot_seconds: float = Field(default=60.0, ge=0)
     # A sample may be at most this many seconds ahead of the server's clock.
     max_future: float = Field(default=86400.0, ge=0)
+    # Counters' history for PromQL (cluster/actor/history.py): a point per interval for the
+    # first max_counter_history counters that change, kept counter_history_seconds.
+    counter_history_interval: float = Field(default=10.0, ge=1)
+    max_counter_history: int = Field(default=10_000, ge=0)
+    counter_history_seconds: float = Field(default=3600.0, gt=0)
 
     def record_limits(self) -> dict[str, Any]:
         """The actor's `record_limits` (cluster/actor/records.py RecordLimits), as plain data."""
@@ -141,6 +146,9 @@ class BufferSettings(BaseModel):
             "integer_grace": self.integer_grace,
             "integer_windows_kept": self.integer_windows_kept,
             "integer_duplicates_kept": self.integer_duplicates_kept,
+            "counter_history_interval": self.counter_history_interval,
+            "max_counter_history": self.max_counter_history,
+            "counter_history_seconds": self.counter_history_seconds,
         }
 
 

@@ -14,10 +14,8 @@ written by a newer format rather than misreading it.
 from __future__ import annotations
 
 import asyncio
-import re
 import struct
 from collections import Counter
-from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -271,23 +269,37 @@ class IntegerAverages(Read, frozen=True):
     limit: int = 10
 
 
-class Selector(msgspec.Struct, frozen=True):
-    """Which series a request names: exactly `name`, or every name `regex` matches whole
-    (Prometheus's `{__name__=~"..."}`). api/selectors.py parses them."""
+class Span(msgspec.Struct, array_like=True, frozen=True):
+    """One selector of a query and the times it reads, in milliseconds, both included.
+    `matchers` are (label, op, value) with op one of = != =~ !~ (cluster/query/matchers.py)."""
 
-    name: str | None = None
-    regex: str | None = None
+    matchers: list[tuple[str, str, str]]
+    start_ms: int
+    end_ms: int
 
-    def matcher(self) -> Callable[[str], bool]:
-        if self.regex is None:
-            return self.name.__eq__
-        return re.compile(self.regex).fullmatch  # type: ignore[return-value]
+
+class Select(Read, frozen=True):
+    answer = "bytes: list[SeriesData] encoded, every series a span selects, for one query"
+    spans: list[Span]
+    points: bool = True  # False: the series' labels only (those with a point in a span)
+    max_series: int = 100_000
+    max_points: int = 5_000_000
+
+
+class SeriesData(msgspec.Struct, array_like=True, frozen=True):
+    """A selected series: its labels (with `__name__`, sorted) and its points in the spans
+    that selected it, times strictly increasing."""
+
+    labels: list[tuple[str, str]]
+    times_ms: list[int]
+    values: list[float]
 
 
 class DeleteSeries(msgspec.Struct, frozen=True):
-    """The admin's delete: every counter and metric series that one of `selectors` names."""
+    """The admin's delete: every counter and sample series that one of `selectors` selects,
+    each a list of matchers as in `Span`."""
 
-    selectors: list[Selector]
+    selectors: list[list[tuple[str, str, str]]]
 
 
 class Bucket(msgspec.Struct, array_like=True, frozen=True):
@@ -307,12 +319,14 @@ _batch = msgspec.msgpack.Decoder(Batch)
 _answer = msgspec.msgpack.Decoder(BatchAnswer)
 _envelope = msgspec.msgpack.Decoder(Envelope)
 _reply = msgspec.msgpack.Decoder(Reply)
+_selected = msgspec.msgpack.Decoder(list[SeriesData])
 
 encode = _encoder.encode
 decode_batch = _batch.decode
 decode_answer = _answer.decode
 decode_envelope = _envelope.decode
 decode_reply = _reply.decode
+decode_selected = _selected.decode
 DecodeError = msgspec.DecodeError
 
 # The log's encodings (JSON, as in format 1).

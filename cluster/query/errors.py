@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from cluster.common.errors import InvalidInput
 
@@ -22,6 +22,15 @@ class QueryError(InvalidInput):
         super().__init__(detail, code=error_type)
         self.position = position
         self.error_type: ErrorType = error_type
+        self._message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in the actor, it crosses to the node pickled: keep its keyword arguments.
+        return (_rebuild, (self._message, self.position, self.error_type))
+
+
+def _rebuild(message: str, position: int | None, error_type: ErrorType) -> QueryError:
+    return QueryError(message, position=position, error_type=error_type)
 
 
 @dataclass(frozen=True)

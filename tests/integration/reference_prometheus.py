@@ -4,6 +4,7 @@ promtool from OpenMetrics text, a server on a free loopback port, queries over H
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -121,3 +122,49 @@ def query(url: str, path: str, params: Mapping[str, str]) -> dict[str, Any]:
     except urllib.error.HTTPError as exc:
         with exc:
             return json.load(exc)
+
+
+def _close(a: str, b: str) -> bool:
+    x, y = float(a), float(b)
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y)
+    # 1e-9 absolute for results that are 0 on one side and rounding noise on the other.
+    return math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def difference(ours: dict[str, Any], theirs: dict[str, Any]) -> str | None:
+    """What differs between two answers, or None when they agree."""
+    if ours["status"] != theirs["status"]:
+        return (
+            f"ours {ours.get('error', 'succeeded')!r}, theirs {theirs.get('error', 'succeeded')!r}"
+        )
+    if ours["status"] == "error":
+        same = ours["errorType"] == theirs["errorType"]
+        return None if same else f"error types {ours['errorType']} and {theirs['errorType']}"
+    mine, other = ours["data"], theirs["data"]
+    if mine["resultType"] != other["resultType"]:
+        return f"result types {mine['resultType']} and {other['resultType']}"
+    kind = mine["resultType"]
+    if kind == "string":
+        return None if mine["result"] == other["result"] else "strings differ"
+    if kind == "scalar":
+        same = mine["result"][0] == other["result"][0] and _close(
+            mine["result"][1], other["result"][1]
+        )
+        return None if same else f"scalars {mine['result']} and {other['result']}"
+    key = "value" if kind == "vector" else "values"
+    a = {frozenset(row["metric"].items()): row[key] for row in mine["result"]}
+    b = {frozenset(row["metric"].items()): row[key] for row in other["result"]}
+    if a.keys() != b.keys():
+        only_ours = [dict(k) for k in a.keys() - b.keys()][:3]
+        only_theirs = [dict(k) for k in b.keys() - a.keys()][:3]
+        return f"series only in ours {only_ours}, only in theirs {only_theirs}"
+    for labels, mine_points in a.items():
+        points = [mine_points] if kind == "vector" else mine_points
+        their_points = [b[labels]] if kind == "vector" else b[labels]
+        if len(points) != len(their_points) or any(
+            p[0] != q[0] or not _close(p[1], q[1])
+            for p, q in zip(points, their_points, strict=True)
+        ):
+            return f"{dict(labels)}: ours {points[:4]}..., theirs {their_points[:4]}..."
+    return None

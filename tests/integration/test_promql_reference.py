@@ -6,7 +6,6 @@ PROMQL_REFERENCE_SEED the seed; e.g. PROMQL_REFERENCE_CASES=3000 for a long run.
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import time
@@ -33,7 +32,12 @@ from tests.integration.promql_cases import (
     ExpressionMaker,
     generate_series,
 )
-from tests.integration.reference_prometheus import SeriesData, query, running_prometheus
+from tests.integration.reference_prometheus import (
+    SeriesData,
+    difference,
+    query,
+    running_prometheus,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -73,53 +77,7 @@ def _storage(data: list[SeriesData]) -> MemoryStorage:
     )
 
 
-def _close(a: str, b: str) -> bool:
-    x, y = float(a), float(b)
-    if math.isnan(x) or math.isnan(y):
-        return math.isnan(x) and math.isnan(y)
-    # 1e-9 absolute for results that are 0 on one side and rounding noise on the other.
-    return math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
-
-
-def _difference(ours: dict[str, Any], theirs: dict[str, Any]) -> str | None:
-    """What differs between two answers, or None when they agree."""
-    if ours["status"] != theirs["status"]:
-        return (
-            f"ours {ours.get('error', 'succeeded')!r}, theirs {theirs.get('error', 'succeeded')!r}"
-        )
-    if ours["status"] == "error":
-        same = ours["errorType"] == theirs["errorType"]
-        return None if same else f"error types {ours['errorType']} and {theirs['errorType']}"
-    mine, other = ours["data"], theirs["data"]
-    if mine["resultType"] != other["resultType"]:
-        return f"result types {mine['resultType']} and {other['resultType']}"
-    kind = mine["resultType"]
-    if kind == "string":
-        return None if mine["result"] == other["result"] else "strings differ"
-    if kind == "scalar":
-        same = mine["result"][0] == other["result"][0] and _close(
-            mine["result"][1], other["result"][1]
-        )
-        return None if same else f"scalars {mine['result']} and {other['result']}"
-    key = "value" if kind == "vector" else "values"
-    a = {frozenset(row["metric"].items()): row[key] for row in mine["result"]}
-    b = {frozenset(row["metric"].items()): row[key] for row in other["result"]}
-    if a.keys() != b.keys():
-        only_ours = [dict(k) for k in a.keys() - b.keys()][:3]
-        only_theirs = [dict(k) for k in b.keys() - a.keys()][:3]
-        return f"series only in ours {only_ours}, only in theirs {only_theirs}"
-    for labels, mine_points in a.items():
-        points = [mine_points] if kind == "vector" else mine_points
-        their_points = [b[labels]] if kind == "vector" else b[labels]
-        if len(points) != len(their_points) or any(
-            p[0] != q[0] or not _close(p[1], q[1])
-            for p, q in zip(points, their_points, strict=True)
-        ):
-            return f"{dict(labels)}: ours {points[:4]}..., theirs {their_points[:4]}..."
-    return None
-
-
-def _queries(rng: random.Random) -> list[tuple[str, dict[str, str]]]:
+def queries(rng: random.Random) -> list[tuple[str, dict[str, str]]]:
     """Two instant queries and one range query for one expression."""
     times = [str(rng.randrange(FIRST_S, LAST_S)) for _ in range(2)]
     start = rng.randrange(FIRST_S, LAST_S - 1_800)
@@ -140,14 +98,14 @@ def test_same_answers_as_prometheus(prometheus: str, data: list[SeriesData]) -> 
     compared = errors = 0
     disagreements = []
     for text in expressions:
-        for path, params in _queries(rng):
+        for path, params in queries(rng):
             ours = _ours(text, storage, params)
             theirs = query(prometheus, path, {"query": text, **params})
             compared += 1
             errors += ours["status"] == "error"
-            difference = _difference(ours, theirs)
-            if difference:
-                disagreements.append(f"{path} {text!r} {params}: {difference}")
+            differs = difference(ours, theirs)
+            if differs:
+                disagreements.append(f"{path} {text!r} {params}: {differs}")
     elapsed = time.monotonic() - began
     print(
         f"compared {compared} queries of {len(expressions)} expressions ({errors} refused by "

@@ -152,7 +152,7 @@ def test_deleted_counters_stay_deleted_after_a_restart_whatever_the_log_held(db)
     actor = MetricsActor(db, snapshot_every=1000)
     actor.apply_now(batch(1, labels=("gone", "kept"), by=3))
     actor.apply_now(batch(2, labels=("gone",), by=1))  # in the log, not yet in a snapshot
-    delete = wire.DeleteSeries([wire.Selector(regex="go.*")])
+    delete = wire.DeleteSeries([[("__name__", "=~", "go.*")]])
     assert asyncio.run(actor.delete_series(delete)) == {"counters": 1, "series": 0}
     assert asyncio.run(actor.delete_series(delete)) == {"counters": 0, "series": 0}
     actor._log.close()
@@ -169,7 +169,7 @@ def test_delete_series_removes_metric_series_durably_and_their_limit_room(db):
     third = wire.Request([], None, [wire.Sample("other", 1_700_000_000.0, 3.0)])
     full = outcome(actor.apply_now(wire.Batch(wire.BatchId("n", 2), {}, [third])))
     assert isinstance(full, wire.Refused)
-    delete = wire.DeleteSeries([wire.Selector(name="tmp_cpu")])
+    delete = wire.DeleteSeries([[("__name__", "=", "tmp_cpu")]])
     assert asyncio.run(actor.delete_series(delete)) == {"counters": 0, "series": 1}
     again = outcome(actor.apply_now(wire.Batch(wire.BatchId("n", 3), {}, [third])))
     assert again == wire.Applied({})  # the deleted series' room is free again
@@ -390,7 +390,7 @@ def test_delete_series_during_a_save_waits_for_a_save_without_them(db):
         actor._records_dirty = True
         actor._try_snapshot()
         assert actor.describe()["record_saves"]["saving"]
-        delete = wire.DeleteSeries([wire.Selector(name="temp")])
+        delete = wire.DeleteSeries([[("__name__", "=", "temp")]])
         assert await actor.delete_series(delete) == {"counters": 0, "series": 1}
         await actor.close()
 

@@ -69,7 +69,7 @@ def test_prune_expires_idle_series_and_users():
 
 def test_stats_of_every_part_are_json():
     stats = Records().stats()
-    assert set(stats) == {"series", "hosts", "events", "integers"}
+    assert set(stats) == {"series", "hosts", "events", "integers", "history"}
     assert orjson.loads(orjson.dumps(stats)) == stats
 
 

@@ -60,10 +60,11 @@ def test_delete_by_name_and_by_regex(admin):
     ("params", "wanted"),
     [
         ({}, "at least one match[]"),
-        ({"match[]": "a b"}, "not a selector"),
-        ({"match[]": '{job="x"}'}, "not a selector"),
-        ({"match[]": '{__name__=~"("}'}, "not a valid regular expression"),
-        ({"match[]": "x" * 2000}, "at most 1024"),
+        ({"match[]": "a b"}, 'unexpected identifier "b"'),
+        ({"match[]": "sum(x)"}, "not a series selector"),
+        ({"match[]": '{job=~".*"}'}, "at least one non-empty matcher"),
+        ({"match[]": '{__name__=~"("}'}, "invalid regex"),
+        ({"match[]": "x" * 20000}, "longer than 10000"),
         ({"match[]": "tmp_a", "start": "0"}, "start and end are not supported"),
     ],
 )

@@ -1,0 +1,142 @@
+"""Running a PromQL query on a node: its parameters read as Prometheus reads them, the series it
+selects fetched from the actor in one read (wire.Select: one state for the whole query), then
+evaluated off the event loop by cluster/query."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from datetime import datetime
+from typing import Any
+
+from cluster.common import wire
+from cluster.node.node import Node
+from cluster.query import (
+    Limits,
+    QueryError,
+    Series,
+    api_data,
+    evaluate_instant,
+    evaluate_range,
+    parse,
+    selector_spans,
+)
+from cluster.query.ast import VectorSelector
+from cluster.query.literals import parse_duration
+from cluster.query.matchers import Matcher
+from cluster.query.storage import MemoryStorage
+
+LIMITS = Limits()
+# Prometheus's "all time" for series and labels without start and end, in milliseconds.
+MIN_MS, MAX_MS = -(2**62), 2**62
+
+
+def parse_time(name: str, text: str | None, default: float | None = None) -> float:
+    """Unix seconds from a float or an RFC 3339 time, as Prometheus's API takes them."""
+    if text is None or text == "":
+        if default is None:
+            raise QueryError(f'missing parameter "{name}"')
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            raise QueryError(
+                f'invalid parameter "{name}": cannot parse "{text[:100]}" to a valid timestamp'
+            ) from None
+    if not math.isfinite(value):
+        raise QueryError(f'invalid parameter "{name}": cannot parse "{text[:100]}"')
+    return value
+
+
+def parse_step(text: str | None) -> float:
+    """Seconds of a step: a float, or a duration like 5m."""
+    if not text:
+        raise QueryError('missing parameter "step"')
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parse_duration(text) / 1000
+        except ValueError:
+            raise QueryError(
+                f'invalid parameter "step": cannot parse "{text[:100]}" to a valid duration'
+            ) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise QueryError(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer"
+        )
+    return seconds
+
+
+def _span(matchers: tuple[Matcher, ...] | list[Matcher], start_ms: int, end_ms: int) -> wire.Span:
+    return wire.Span([(m.name, str(m.op), m.value) for m in matchers], start_ms, end_ms)
+
+
+async def _fetch(node: Node, spans: list[wire.Span], points: bool = True) -> list[wire.SeriesData]:
+    if not spans:
+        return []
+    query = wire.Select(spans, points, LIMITS.max_series, LIMITS.max_samples)
+    return wire.decode_selected(await node.read(query))
+
+
+def _storage(found: list[wire.SeriesData]) -> MemoryStorage:
+    return MemoryStorage(
+        Series(dict(s.labels), [(t / 1000, v) for t, v in zip(s.times_ms, s.values, strict=True)])
+        for s in found
+    )
+
+
+async def instant(node: Node, text: str, at: float | None) -> dict[str, Any]:
+    """`data` of /api/v1/query: `text` evaluated at `at` (None: now)."""
+    expr = parse(text, LIMITS)
+    when = time.time() if at is None else at
+    spans = [_span(s.selector.matchers, s.start_ms, s.end_ms) for s in selector_spans(expr, when)]
+    storage = _storage(await _fetch(node, spans))
+    result = await asyncio.to_thread(evaluate_instant, expr, storage, when, limits=LIMITS)
+    return api_data(result)
+
+
+async def ranged(node: Node, text: str, start: float, end: float, step: float) -> dict[str, Any]:
+    """`data` of /api/v1/query_range."""
+    if end < start:
+        raise QueryError("end timestamp must not be before start time")
+    if (end - start) / step > LIMITS.max_steps:
+        raise QueryError(
+            f"exceeded maximum resolution of {LIMITS.max_steps:,} points per timeseries. "
+            "Try decreasing the query resolution (?step=XX)"
+        )
+    expr = parse(text, LIMITS)
+    selected = selector_spans(expr, start, end)
+    spans = [_span(s.selector.matchers, s.start_ms, s.end_ms) for s in selected]
+    storage = _storage(await _fetch(node, spans))
+    result = await asyncio.to_thread(evaluate_range, expr, storage, start, end, step, limits=LIMITS)
+    return api_data(result)
+
+
+def selector(text: str) -> VectorSelector:
+    """A `match[]` value: a series selector (`name{...}`), nothing else."""
+    expr = parse(text, LIMITS)
+    if not isinstance(expr, VectorSelector) or expr.offset_ms:
+        raise QueryError(f'match[] {text[:200]!r} is not a series selector such as name{{l="v"}}')
+    return expr
+
+
+async def series_labels(
+    node: Node, match: list[str], start: str | None, end: str | None
+) -> list[dict[str, str]]:
+    """The label sets of the series the selectors select with a point in [start, end]
+    (every series without `match`)."""
+    low = MIN_MS if not start else round(parse_time("start", start) * 1000)
+    high = MAX_MS if not end else round(parse_time("end", end) * 1000)
+    matchers = [selector(text).matchers for text in match] or [()]
+    found = await _fetch(node, [_span(m, low, high) for m in matchers], points=False)
+    return [dict(s.labels) for s in found]
+
+
+def delete_request(match: list[str]) -> wire.DeleteSeries:
+    """The admin's delete of every series one of the `match[]` selectors selects."""
+    return wire.DeleteSeries([_span(selector(text).matchers, 0, 0).matchers for text in match])

@@ -1,0 +1,216 @@
+"""Prometheus's query API over one node (in-process actor): samples with labels, counters and
+host rows as series, answers in Prometheus's shapes, errors with their errorType, and bad
+input of every kind a 4xx that changes nothing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cluster.common.timeutil import rfc3339
+
+TOKEN = "s3cret-admin-token-0123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+T0 = 1_700_000_000  # a whole minute
+
+
+def _post(client, name, ts, value, labels=None):
+    body = {"timestamp": rfc3339(ts), "name": name, "value": value}
+    if labels is not None:
+        body["labels"] = labels
+    response = client.post("/v1/metrics", json=body)
+    assert response.status_code == 201, response.text
+
+
+@pytest.fixture
+def loaded(make_client):
+    client = make_client({"admin_token": TOKEN})
+    for i in range(7):  # a point every 10 s, from T0 to T0 + 60
+        _post(client, "http_requests", T0 + 10 * i, 10.0 * i, {"job": "api", "code": "200"})
+        _post(client, "http_requests", T0 + 10 * i, 1.0 * i, {"job": "web", "code": "500"})
+    return client
+
+
+def _query(client, query, at, method="get"):
+    params = {"query": query, "time": str(at)}
+    if method == "post":
+        return client.post("/api/v1/query", data=params)
+    return client.get("/api/v1/query", params=params)
+
+
+def test_an_instant_query_answers_in_prometheus_shape(loaded):
+    for method in ("get", "post"):
+        response = _query(loaded, 'http_requests{job="api"}', T0 + 60, method)
+        assert response.status_code == 200, response.text
+        assert response.json() == {
+            "status": "success",
+            "data": {
+                "resultType": "vector",
+                "result": [
+                    {
+                        "metric": {"__name__": "http_requests", "code": "200", "job": "api"},
+                        "value": [T0 + 60, "60"],
+                    }
+                ],
+            },
+        }
+
+
+def test_rate_and_sum_by_over_labeled_samples(loaded):
+    body = _query(loaded, "sum by (job) (rate(http_requests[1m]))", T0 + 60).json()
+    rates = {r["metric"]["job"]: float(r["value"][1]) for r in body["data"]["result"]}
+    # Points at 10..60 within (0, 60]: 50 over 50 s, extrapolated to the 60 s window's start
+    # (the first point lies 10 s, one interval, from it): 60 / 60 = 1 a second.
+    assert rates == pytest.approx({"api": 1.0, "web": 0.1})
+
+
+def test_a_range_query_gives_a_point_per_step(loaded):
+    params = {"query": 'http_requests{code="500"} * 2', "start": T0, "end": T0 + 60, "step": "30s"}
+    body = loaded.get("/api/v1/query_range", params=params).json()
+    assert body["data"]["resultType"] == "matrix"
+    [series] = body["data"]["result"]
+    assert series["metric"] == {"code": "500", "job": "web"}  # arithmetic drops the name
+    assert series["values"] == [[T0, "0"], [T0 + 30, "6"], [T0 + 60, "12"]]
+
+
+def test_times_are_rfc3339_or_unix_and_steps_durations_or_seconds(loaded):
+    rfc = _query(loaded, "http_requests", rfc3339(T0 + 60)).json()
+    unix = _query(loaded, "http_requests", T0 + 60).json()
+    assert rfc == unix and len(unix["data"]["result"]) == 2
+    params = {"query": "1", "start": T0, "end": T0 + 120}
+    by_duration = loaded.get("/api/v1/query_range", params={**params, "step": "1m"}).json()
+    by_seconds = loaded.get("/api/v1/query_range", params={**params, "step": "60"}).json()
+    assert by_duration == by_seconds
+    assert len(by_duration["data"]["result"][0]["values"]) == 3
+
+
+def test_counters_are_series_with_their_current_value(make_client):
+    client = make_client()
+    client.post("/metrics", json={"labels": ["page_views"], "increment": 5}).raise_for_status()
+    body = client.get("/api/v1/query", params={"query": "page_views + 1"}).json()
+    assert [r["value"][1] for r in body["data"]["result"]] == ["6"]
+    names = client.get("/api/v1/label/__name__/values").json()["data"]
+    assert names == ["page_views"]
+
+
+def test_series_labels_and_label_values(loaded):
+    series = loaded.get("/api/v1/series", params={"match[]": '{job="web"}'}).json()
+    assert series == {
+        "status": "success",
+        "data": [{"__name__": "http_requests", "code": "500", "job": "web"}],
+    }
+    labels = loaded.get("/api/v1/labels").json()["data"]
+    assert labels == ["__name__", "code", "job"]
+    values = loaded.get("/api/v1/label/job/values", params={"match[]": "http_requests"}).json()
+    assert values["data"] == ["api", "web"]
+    buildinfo = loaded.get("/api/v1/status/buildinfo").json()
+    assert buildinfo["data"]["version"].startswith("3.")
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "kind", "wanted"),
+    [
+        ({"query": "sum(", "time": "1"}, 400, "bad_data", "at char 5"),
+        ({"time": "1"}, 400, "bad_data", 'missing parameter "query"'),
+        ({"query": "1", "time": "yesterday"}, 400, "bad_data", "valid timestamp"),
+        ({"query": "irate(x[1m])"}, 400, "bad_data", "irate"),
+        (
+            {"query": 'topk(NaN, {__name__=~".+"})', "time": "1"},
+            422,
+            "execution",
+            "overflows int64",
+        ),
+    ],
+)
+def test_bad_queries_get_prometheus_errors(loaded, params, status, kind, wanted):
+    response = loaded.get("/api/v1/query", params=params)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["status"] == "error" and body["errorType"] == kind
+    assert wanted in body["error"]
+
+
+def test_bad_range_parameters_are_refused(loaded):
+    base = {"query": "1", "start": "10", "end": "20", "step": "1"}
+    for change, wanted in [
+        ({"step": "0"}, "zero or negative"),
+        ({"step": "1x"}, "valid duration"),
+        ({"end": "5"}, "before start"),
+        ({"start": "0", "end": "100000", "step": "1"}, "11,000 points"),
+    ]:
+        response = loaded.get("/api/v1/query_range", params={**base, **change})
+        assert response.status_code == 400, (change, response.text)
+        assert wanted in response.json()["error"]
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(st.text(alphabet=st.sampled_from(list('ab(){}[]"=~!,+-*/^%<> 015mhs.#\\')), max_size=30))
+def test_garbage_queries_never_get_a_5xx(loaded, text):
+    response = _query(loaded, text, T0 + 60)
+    assert response.status_code in (200, 400, 422), (text, response.text)
+
+
+def test_samples_with_labels_are_validated(make_client):
+    client = make_client()
+    base = {"timestamp": rfc3339(time.time()), "name": "x", "value": 1}
+    for labels, wanted in [
+        ({"1a": "v"}, "label name"),
+        ({"__reserved": "v"}, "label name"),
+        ({f"l{i}": "v" for i in range(31)}, "30"),
+        ({"a": "v" * 1025}, "1024"),
+        ({"a": 1}, "string"),
+    ]:
+        response = client.post("/v1/metrics", json={**base, "labels": labels})
+        assert response.status_code == 400, (labels, response.text)
+        assert wanted in response.text, response.text
+    assert client.get("/v1/metrics").json() == []  # nothing was stored
+
+
+def test_the_original_reads_merge_a_names_labeled_series(loaded):
+    names = loaded.get("/v1/metrics").json()
+    assert "http_requests" in str(names)
+    path = f"/v1/metrics/http_requests/minute/{rfc3339(T0)[:10]}/{rfc3339(T0)[:10]}"
+    buckets = loaded.get(path).json()
+    assert sum(bucket["count"] for bucket in _as_list(buckets)) == 14
+
+
+def _as_list(body):
+    return body if isinstance(body, list) else body.get("data", body.get("buckets", []))
+
+
+def test_delete_series_takes_full_selectors(loaded):
+    response = loaded.post(
+        "/api/v1/admin/tsdb/delete_series", params={"match[]": '{job="web"}'}, headers=AUTH
+    )
+    assert response.status_code == 204, response.text
+    series = loaded.get("/api/v1/series", params={"match[]": "http_requests"}).json()["data"]
+    assert series == [{"__name__": "http_requests", "code": "200", "job": "api"}]
+
+
+def test_metrics_query_keeps_the_comma_list_and_takes_promql(loaded):
+    for labels in (["a"], ["b-c"], ["my counter"]):
+        loaded.post("/metrics", json={"labels": labels, "increment": 2}).raise_for_status()
+    assert loaded.get("/metrics/query", params={"expression": "a, b-c"}).json() == {
+        "a": 2,
+        "b-c": 2,
+    }
+    assert loaded.get("/metrics/query", params={"expression": "my counter"}).json() == {
+        "my counter": 2
+    }
+    missing = loaded.get("/metrics/query", params={"expression": "nope,none"})
+    assert missing.status_code == 404
+    body = loaded.get("/metrics/query", params={"expression": "a * 3"}).json()
+    assert body["status"] == "success"
+    assert [r["value"][1] for r in body["data"]["result"]] == ["6"]
+    bad = loaded.get("/metrics/query", params={"expression": "sum(a"})
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid expression" and "at char" in bad.json()["detail"]

@@ -1,0 +1,81 @@
+"""Counter history: changes stored once a tick, read back as a scrape every interval would."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cluster.actor.history import CounterHistory
+
+S = 1000  # ms
+
+
+def test_a_counter_reads_as_a_scrape_every_interval():
+    history = CounterHistory(interval=10, retention=3600)
+    history.note(["a"])
+    assert history.tick(100.5, {"a": 1}) is True
+    assert history.tick(105, {"a": 1}) is False  # the same tick: nothing again
+    history.note(["a"])
+    history.tick(130.2, {"a": 4})  # the ticks at 110 and 120 were missed: not invented
+    history.tick(160, {"a": 4})
+    assert history.points("a", 0, 200 * S) == [
+        (100 * S, 1),
+        (110 * S, 1),
+        (120 * S, 1),
+        (130 * S, 4),
+        (140 * S, 4),
+        (150 * S, 4),
+        (160 * S, 4),  # unchanged since 130: still seen, up to the newest tick
+    ]
+    assert history.points("a", 125 * S, 140 * S) == [(130 * S, 4), (140 * S, 4)]
+    assert history.stats()["changes"] == 2
+
+
+def test_deleted_unknown_and_untracked_counters_have_no_points():
+    history = CounterHistory(interval=10, max_counters=1)
+    history.note(["a", "b", "gone"])
+    history.tick(10, {"a": 1, "b": 2})  # "gone" was deleted before the tick
+    tracked = [label for label in ("a", "b") if history.points(label, 0, 20 * S)]
+    assert len(tracked) == 1 and history.stats()["untracked"] == 1
+    assert history.points("gone", 0, 20 * S) == []
+    history.delete(tracked)  # room again
+    other = ({"a", "b"} - set(tracked)).pop()
+    history.note([other])
+    counts = {"a": 1, "b": 2}
+    history.tick(20, counts)
+    assert history.points(other, 0, 20 * S) == [(20 * S, counts[other])]
+    assert history.stats()["untracked"] == 0
+
+
+def test_prune_keeps_the_value_at_the_cutoff_and_state_round_trips():
+    history = CounterHistory(interval=10, retention=100)
+    for t, value in ((10, 1), (50, 2), (200, 3)):
+        history.note(["a"])
+        history.tick(t, {"a": value})
+    history.prune(230)  # cutoff 130: the change at 50 gives the value until 200
+    assert history.points("a", 0, 230 * S)[:2] == [(130 * S, 2), (140 * S, 2)]
+    assert history.stats()["changes"] == 2
+    copy = CounterHistory(interval=10, retention=100)
+    copy.load(history.state())
+    assert copy.points("a", 190 * S, 210 * S) == history.points("a", 190 * S, 210 * S)
+    assert copy.points("a", 190 * S, 210 * S) == [(190 * S, 2), (200 * S, 3)]
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.integers(1, 40), st.integers(0, 3)), min_size=1, max_size=30))
+def test_every_tick_reads_the_value_it_had(steps):
+    history = CounterHistory(interval=10, retention=10**9)
+    now, value, model = 0.0, 0, {}
+    for seconds, grow in steps:
+        now += seconds
+        if grow:
+            value += grow
+            history.note(["a"])
+        history.tick(now, {"a": value})
+        tick = int(now) // 10 * 10
+        model.setdefault(tick, value)  # a tick stores what it sees first
+    points = dict(history.points("a", 0, int(now) * S))
+    known = sorted(model)
+    for t_ms, got in points.items():
+        before = [tick for tick in known if tick * S <= t_ms]
+        assert got == model[before[-1]] if before else False
