@@ -13,13 +13,14 @@ import re
 from collections.abc import Callable, Sequence
 
 import msgspec
+import orjson
 from fastapi import APIRouter
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import promql
+from api import exposition, promql
 from api.bodies import AT_ONCE, ITEMS_A_STEP, Piece, validated
 from api.deps import NodeDep, idempotency_key, media_type, read_body
 from api.errors import describe_validation
@@ -150,8 +151,15 @@ def _ndjson_items(raw: bytes) -> list[IncrementIn]:
 
 
 @router.get("/metrics")
-async def all_counters(node: NodeDep) -> Response:
-    return Response(await node.read(wire.AllCounters()), media_type="application/json")
+async def all_counters(node: NodeDep, request: Request) -> Response:
+    """Every counter as JSON, or in Prometheus's exposition format for a scraper that asks."""
+    counters = await node.read(wire.AllCounters())
+    accept = request.headers.get("accept", "")
+    if not exposition.wanted(accept):
+        return Response(counters, media_type="application/json")
+    samples = await node.read(wire.LatestSamples())
+    body, content_type = exposition.render(accept, orjson.loads(counters), samples)
+    return Response(body, headers={"Content-Type": content_type})
 
 
 @router.get("/metrics/query")
@@ -162,7 +170,7 @@ async def query(node: NodeDep, expression: str = "") -> Response:
     is not PromQL but names counters."""
     labels = [part.strip() for part in expression.split(",") if part.strip()]
     if not labels:
-        return await all_counters(node)
+        return Response(await node.read(wire.AllCounters()), media_type="application/json")
     if all(_PLAIN.fullmatch(label) for label in labels):
         return await _counter_values(node, labels)
     try:

@@ -548,6 +548,8 @@ class MetricsActor:
                 return records.events.first_seen(username)
             case wire.IntegerAverages(limit=limit):
                 return records.integers.averages(now, limit)
+            case wire.LatestSamples():
+                return [(s.name, s.labels, *s.raw[-1]) for s in records.series.every() if s.raw]
             case wire.Select():
                 return wire.encode(select.select(query, self._sources(now)))
         raise InvalidInput(f"no read named {type(query).__name__}")

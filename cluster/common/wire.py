@@ -269,6 +269,10 @@ class IntegerAverages(Read, frozen=True):
     limit: int = 10
 
 
+class LatestSamples(Read, frozen=True):
+    answer = "list[tuple[str, Labels, float, float]]: each sample series' newest raw point"
+
+
 class Span(msgspec.Struct, array_like=True, frozen=True):
     """One selector of a query and the times it reads, in milliseconds, both included.
     `matchers` are (label, op, value) with op one of = != =~ !~ (cluster/query/matchers.py)."""

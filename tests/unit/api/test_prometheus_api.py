@@ -214,3 +214,25 @@ def test_metrics_query_keeps_the_comma_list_and_takes_promql(loaded):
     bad = loaded.get("/metrics/query", params={"expression": "sum(a"})
     assert bad.status_code == 400
     assert bad.json()["error"] == "invalid expression" and "at char" in bad.json()["detail"]
+
+
+def test_metrics_exposition_for_scrapers_and_json_for_curl(loaded):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for labels in (["page_views"], ["a-b"]):
+        loaded.post("/metrics", json={"labels": labels, "increment": 3}).raise_for_status()
+    plain = loaded.get("/metrics", headers={"Accept": "*/*"})
+    assert plain.headers["content-type"].startswith("application/json")
+    assert plain.json() == {"page_views": 3, "a-b": 3}
+    scraped = loaded.get("/metrics", headers={"Accept": "text/plain; version=0.0.4"})
+    assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
+    assert families["page_views"].type == "counter"
+    assert [(s.name, s.value) for s in families["page_views"].samples] == [("page_views_total", 3)]
+    gauge = families["http_requests"]
+    assert gauge.type == "gauge"
+    assert {(s.labels["job"], s.value) for s in gauge.samples} == {("api", 60.0), ("web", 6.0)}
+    assert families["unexposed_counters"].samples[0].value == 1  # a-b
+    open_metrics = loaded.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert open_metrics.text.endswith("# EOF\n")
