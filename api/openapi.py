@@ -72,7 +72,7 @@ ERRORS: dict[str, tuple[str, ...]] = {
     "increment": _WRITE,
     "increment_batch": _WRITE,
     "all_counters": ("503",),
-    "query": ("404", "503"),
+    "query": ("400", "404", "422", "503"),
     "health": (),
     "cluster": (),
     "ping": (),
