@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cluster.common.timeutil import rfc3339
+from tests.conftest import wait_for
 
 TOKEN = "s3cret-admin-token-0123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -236,3 +237,45 @@ def test_metrics_exposition_for_scrapers_and_json_for_curl(loaded):
     open_metrics = loaded.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
     assert open_metrics.text.endswith("# EOF\n")
+
+
+def test_host_rows_and_integer_averages_are_series(make_client):
+    client = make_client({"buffers": {"integer_window": 0.2, "integer_grace": 0}})
+    now = time.time()
+    for host, cpu in (("h1", 10.0), ("h2", 70.0)):
+        row = {
+            "id": host,
+            "cpu_usage": cpu,
+            "memory_usage": 50.0,
+            "disk_usage": 95.0,
+            "timestamp": rfc3339(now - 5),
+        }
+        assert client.post("/v1/hosts/metrics", json=row).status_code == 201
+    hot = client.get("/api/v1/query", params={"query": "host_cpu_usage > 50"}).json()
+    assert [r["metric"] for r in hot["data"]["result"]] == [
+        {"__name__": "host_cpu_usage", "id": "h2"}
+    ]
+    full = client.get("/api/v1/query", params={"query": "count(host_disk_usage > 90)"}).json()
+    assert full["data"]["result"][0]["value"][1] == "2"
+    response = client.post("/v1/integers", json={"integer": 4})
+    assert response.status_code == 201, response.text
+
+    def average() -> list[str]:  # the window closes 0.2 s after it opened
+        body = client.get("/api/v1/query", params={"query": "integer_average"}).json()
+        return [r["value"][1] for r in body["data"]["result"]]
+
+    assert wait_for(average, 10, 0.05, "the window to close") == ["4"]
+
+
+def test_a_sample_series_hides_a_counter_of_the_same_name(make_client):
+    client = make_client()
+    client.post("/metrics", json={"labels": ["shared"], "increment": 5}).raise_for_status()
+    assert (
+        client.get("/api/v1/query", params={"query": "shared"}).json()["data"]["result"][0][
+            "value"
+        ][1]
+        == "5"
+    )
+    _post(client, "shared", time.time() - 1, 42.0)
+    body = client.get("/api/v1/query", params={"query": "shared"}).json()
+    assert [r["value"][1] for r in body["data"]["result"]] == ["42"]

@@ -1,0 +1,100 @@
+"""The actor's side of a query (cluster/actor/select.py): which series and points it hands
+over, in one call, and the bounds it keeps."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster.actor import select
+from cluster.actor.history import CounterHistory
+from cluster.actor.series import SeriesBuffer
+from cluster.common import wire
+from cluster.query import QueryError
+
+
+def _buffer() -> SeriesBuffer:
+    buffer = SeriesBuffer(max_series=10)
+    for job in ("a", "b", "c"):
+        for ts in (10.0, 20.0, 30.0):
+            buffer.add("x", ts, ts, (("job", job),))
+    buffer.add("x", 30.0004, 99.0, (("job", "a"),))  # the same millisecond as 30.0: it wins
+    return buffer
+
+
+def _select(spans, buffer=None, **bounds) -> list[wire.SeriesData]:
+    query = wire.Select(spans, **bounds)
+    return select.select(query, [select.samples_source(buffer or _buffer())])
+
+
+def test_points_in_the_span_one_a_millisecond():
+    [a] = _select([wire.Span([("job", "=", "a")], 20_000, 30_000)])
+    assert a.labels == [("__name__", "x"), ("job", "a")]
+    assert (a.times_ms, a.values) == ([20_000, 30_000], [20.0, 99.0])
+
+
+def test_overlapping_spans_give_each_point_once():
+    spans = [
+        wire.Span([("job", "=", "b")], 0, 20_000),
+        wire.Span([("job", "=~", "b|c")], 15_000, 40_000),
+    ]
+    found = {dict(s.labels)["job"]: s.times_ms for s in _select(spans)}
+    assert found == {"b": [10_000, 20_000, 30_000], "c": [20_000, 30_000]}
+
+
+def test_the_bounds_are_execution_errors():
+    everything = [wire.Span([("__name__", "=", "x")], 0, 40_000)]
+    with pytest.raises(QueryError, match="more than 2 series") as raised:
+        _select(everything, max_series=2)
+    assert raised.value.error_type == "execution"
+    with pytest.raises(QueryError, match="more than 8 samples"):
+        _select(everything, max_points=8)
+    assert len(_select(everything, max_series=3, max_points=9)) == 3
+
+
+def test_a_bad_regex_is_bad_data():
+    with pytest.raises(QueryError, match="invalid regex") as raised:
+        _select([wire.Span([("job", "=~", "(")], 0, 1)])
+    assert raised.value.error_type == "bad_data"
+
+
+def test_counters_read_their_history_and_their_value_now():
+    history = CounterHistory(interval=10)
+    history.note(["c"])
+    history.tick(100, {"c": 1})
+    history.tick(125, {"c": 1})  # nothing changed: only the newest tick moves on, to 120
+    counts = {"c": 3}  # changed since, not ticked yet
+    view = select.CounterView(counts, history.points, now_ms=125_500)
+    sources = [select.counters_source(view)]
+    [c] = select.select(wire.Select([wire.Span([("__name__", "=", "c")], 0, 200_000)]), sources)
+    assert list(zip(c.times_ms, c.values, strict=True)) == [
+        (100_000, 1.0),
+        (110_000, 1.0),
+        (120_000, 1.0),
+        (125_500, 3.0),  # the present
+    ]
+    # A span ending just before the present (the node's clock read first) still takes it.
+    [c] = select.select(wire.Select([wire.Span([("__name__", "=", "c")], 0, 125_000)]), sources)
+    assert (c.times_ms[-1], c.values[-1]) == (125_000, 3.0)
+    # One ending long before it does not.
+    [c] = select.select(wire.Select([wire.Span([("__name__", "=", "c")], 0, 115_000)]), sources)
+    assert c.values == [1.0, 1.0]
+
+
+def test_the_first_part_holding_a_label_set_has_it():
+    buffer = SeriesBuffer()
+    buffer.add("shared", 1.0, 7.0)
+    view = select.CounterView({"shared": 5, "only": 1}, lambda *_: [], now_ms=2_000)
+    sources = [select.samples_source(buffer), select.counters_source(view)]
+    found = select.select(wire.Select([wire.Span([("__name__", "=~", ".+")], 0, 3_000)]), sources)
+    assert [(dict(s.labels)["__name__"], s.values) for s in found] == [
+        ("only", [1.0]),
+        ("shared", [7.0]),
+    ]
+
+
+def test_delete_selects_sample_series_and_counters():
+    keys, counters = select.to_delete(
+        [[("job", "=", "a")], [("__name__", "=~", "c.*")]], _buffer(), {"c1": 1, "d": 2}
+    )
+    assert keys == {wire.series_key("x", (("job", "a"),))}
+    assert counters == {"c1"}
