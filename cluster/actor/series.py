@@ -208,15 +208,8 @@ class SeriesBuffer:
         return list(self._series.values())
 
     def delete_keys(self, keys: set[str]) -> int:
-        """Forget these series (by `series_key`) wholly; how many went."""
+        """Forget these series (by `series_key`) wholly (the admin's delete); how many went."""
         gone = keys & self._series.keys()
-        for key in gone:
-            del self._series[key]
-        return len(gone)
-
-    def delete(self, names: set[str]) -> int:
-        """Forget every series of these names wholly (the admin's delete); how many went."""
-        gone = [key for key, series in self._series.items() if series.name in names]
         for key in gone:
             del self._series[key]
         return len(gone)
