@@ -47,8 +47,11 @@ def parse_time(name: str, text: str | None, default: float | None = None) -> flo
             raise QueryError(
                 f'invalid parameter "{name}": cannot parse "{text[:100]}" to a valid timestamp'
             ) from None
-    if not math.isfinite(value):
-        raise QueryError(f'invalid parameter "{name}": cannot parse "{text[:100]}"')
+    if not math.isfinite(value) or not MIN_MS <= value * 1000 <= MAX_MS:
+        raise QueryError(
+            f'invalid parameter "{name}": "{text[:100]}" is not a time between '
+            f"{MIN_MS // 1000} and {MAX_MS // 1000} unix seconds"
+        )
     return value
 
 
@@ -73,7 +76,9 @@ def parse_step(text: str | None) -> float:
 
 
 def _span(matchers: tuple[Matcher, ...] | list[Matcher], start_ms: int, end_ms: int) -> wire.Span:
-    return wire.Span([(m.name, str(m.op), m.value) for m in matchers], start_ms, end_ms)
+    # Offsets and ranges may push a span past int64, which the wire cannot carry.
+    low, high = max(MIN_MS, start_ms), min(MAX_MS, end_ms)
+    return wire.Span([(m.name, str(m.op), m.value) for m in matchers], low, high)
 
 
 async def _fetch(node: Node, spans: list[wire.Span], points: bool = True) -> list[wire.SeriesData]:

@@ -137,6 +137,8 @@ class MetricsActor:
         self._saves = _Attempts("saving the record buffers")
         self._last_save: dict[str, float] = {}
         self._counts = recovered.counts
+        # A counter deleted after the history was saved must not come back with it.
+        self._records.history.delete(set(self._records.history.labels()) - self._counts.keys())
         mono, wall = time.monotonic(), time.time()
         # Monotonic commit times, oldest first (dicts keep insertion order), so pruning pops
         # from the front. Ids recovered from the log start a new window now.

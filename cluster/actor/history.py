@@ -98,6 +98,10 @@ class CounterHistory:
             t += step
         return points
 
+    def labels(self) -> list[str]:
+        """The counters that have a history."""
+        return list(self._held)
+
     def delete(self, labels: Iterable[str]) -> None:
         for label in labels:
             self._held.pop(label, None)
@@ -125,12 +129,12 @@ class CounterHistory:
         }
 
     def state(self) -> dict[str, Any]:
-        """Copies, for a thread to encode while the history goes on."""
+        """Copies, for a thread to encode while the history goes on: the arrays themselves
+        (~30 ms for 3.6M changes; their lists would take ~300 ms of the actor's loop)."""
         return {
             "ticked_ms": self.ticked_ms if math.isfinite(self.ticked_ms) else None,
             "counters": {
-                label: [held.times.tolist(), held.values.tolist()]
-                for label, held in self._held.items()
+                label: [held.times[:], held.values[:]] for label, held in self._held.items()
             },
         }
 
@@ -141,3 +145,6 @@ class CounterHistory:
             label: _Changes(times, values)
             for label, (times, values) in state.get("counters", {}).items()
         }
+        # A counter may have changed after the state was saved (its batches replayed from the
+        # log): the first tick stores its value then, instead of the saved one going on.
+        self._noted = set(self._held)

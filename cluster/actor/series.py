@@ -58,7 +58,7 @@ class Rollup:
 class Retention:
     """How long each resolution keeps data, in seconds (None: forever)."""
 
-    raw_seconds: float = 3600.0
+    raw_seconds: float = 7 * 86400.0
     raw_count: int = 3600
     minute: float | None = 7 * 86400.0
     hour: float | None = 90 * 86400.0

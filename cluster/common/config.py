@@ -75,7 +75,7 @@ class BufferSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not ignored
 
     # Raw samples per series: at most raw_count, none older than raw_seconds before the newest.
-    raw_seconds: float = Field(default=3600.0, gt=0)
+    raw_seconds: float = Field(default=7 * 86400.0, gt=0)
     raw_count: int = Field(default=3600, ge=1)
     # Seconds each rollup resolution keeps, counted from a series' newest sample; 0: forever.
     minute_retention: float = Field(default=7 * 86400.0, ge=0)

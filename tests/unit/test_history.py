@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cluster.actor import statefile
 from cluster.actor.history import CounterHistory
 
 S = 1000  # ms
@@ -79,3 +81,14 @@ def test_every_tick_reads_the_value_it_had(steps):
     for t_ms, got in points.items():
         before = [tick for tick in known if tick * S <= t_ms]
         assert got == model[before[-1]] if before else False
+
+
+def test_a_change_after_the_saved_state_shows_from_the_first_tick_after_loading():
+    history = CounterHistory(interval=10)
+    history.note(["a"])
+    history.tick(10, {"a": 1})
+    saved = statefile.encode(history.state())  # as the actor writes it
+    restarted = CounterHistory(interval=10)
+    restarted.load(orjson.loads(saved))
+    restarted.tick(30, {"a": 5})  # "a" grew after the save; the log gave it back
+    assert restarted.points("a", 0, 30 * S) == [(10 * S, 1), (20 * S, 1), (30 * S, 5)]

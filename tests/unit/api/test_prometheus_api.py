@@ -117,6 +117,8 @@ def test_series_labels_and_label_values(loaded):
         ({"query": "sum(", "time": "1"}, 400, "bad_data", "at char 5"),
         ({"time": "1"}, 400, "bad_data", 'missing parameter "query"'),
         ({"query": "1", "time": "yesterday"}, 400, "bad_data", "valid timestamp"),
+        ({"query": "1", "time": "1e300"}, 400, "bad_data", "not a time between"),
+        ({"query": "1", "time": "-1e16"}, 400, "bad_data", "not a time between"),
         ({"query": "irate(x[1m])"}, 400, "bad_data", "irate"),
         (
             {"query": 'topk(NaN, {__name__=~".+"})', "time": "1"},
