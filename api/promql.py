@@ -75,10 +75,13 @@ def parse_step(text: str | None) -> float:
     return seconds
 
 
+def _wire(matchers: tuple[Matcher, ...] | list[Matcher]) -> list[tuple[str, str, str]]:
+    return [(m.name, str(m.op), m.value) for m in matchers]
+
+
 def _span(matchers: tuple[Matcher, ...] | list[Matcher], start_ms: int, end_ms: int) -> wire.Span:
     # Offsets and ranges may push a span past int64, which the wire cannot carry.
-    low, high = max(MIN_MS, start_ms), min(MAX_MS, end_ms)
-    return wire.Span([(m.name, str(m.op), m.value) for m in matchers], low, high)
+    return wire.Span(_wire(matchers), max(MIN_MS, start_ms), min(MAX_MS, end_ms))
 
 
 async def _fetch(node: Node, spans: list[wire.Span], points: bool = True) -> list[wire.SeriesData]:
@@ -144,4 +147,4 @@ async def series_labels(
 
 def delete_request(match: list[str]) -> wire.DeleteSeries:
     """The admin's delete of every series one of the `match[]` selectors selects."""
-    return wire.DeleteSeries([_span(selector(text).matchers, 0, 0).matchers for text in match])
+    return wire.DeleteSeries([_wire(selector(text).matchers) for text in match])

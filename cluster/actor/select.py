@@ -17,20 +17,21 @@ Pure Python: the actor passes its parts and its clock.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from cluster.actor.series import Series, SeriesBuffer
 from cluster.common import wire
 from cluster.common.wire import series_key
-from cluster.query.errors import QueryError
+from cluster.query.errors import Limits, QueryError
 from cluster.query.matchers import Matcher, MatchOp, RegexError, matches_all
 
-Labels = tuple[tuple[str, str], ...]  # with __name__, sorted
+Named = tuple[tuple[str, str], ...]  # a series' labels with __name__, sorted
 Fetch = Callable[[int, int], list[tuple[int, float]]]  # points in [start_ms, end_ms]
-Source = Callable[[list[Matcher]], Iterator[tuple[Labels, Fetch]]]
+Source = Callable[[list[Matcher]], Iterator[tuple[Named, Fetch]]]
 HOST_SERIES = {"host_cpu_usage": 1, "host_memory_usage": 2, "host_disk_usage": 3}
-MAX_REGEX = 4096
+_MAX_REGEX = Limits().max_regex_length
 # The current value of a counter is stamped at the present; a span that ends a little before it
 # (the node's clock read first) still takes it, at its end.
 _CLOCK_SLACK_MS = 1000
@@ -38,15 +39,15 @@ _CLOCK_SLACK_MS = 1000
 
 def matchers_of(raw: list[tuple[str, str, str]]) -> list[Matcher]:
     try:
-        return [Matcher.create(name, MatchOp(op), value, MAX_REGEX) for name, op, value in raw]
+        return [Matcher.create(name, MatchOp(op), value, _MAX_REGEX) for name, op, value in raw]
     except (ValueError, RegexError) as exc:
         raise QueryError(str(exc)) from None
 
 
 def select(query: wire.Select, sources: list[Source]) -> list[wire.SeriesData]:
     """The series of every span, each with its points in the spans that selected it."""
-    owner: dict[Labels, int] = {}
-    chosen: dict[Labels, tuple[Fetch, list[tuple[int, int]]]] = {}
+    owner: dict[Named, int] = {}
+    chosen: dict[Named, tuple[Fetch, list[tuple[int, int]]]] = {}
     for span in query.spans:
         matchers = matchers_of(span.matchers)
         for rank, source in enumerate(sources):
@@ -100,14 +101,14 @@ def samples_source(buffer: SeriesBuffer) -> Source:
     """The sample series of a SeriesBuffer (series.py), raw points, one a millisecond (the
     newest sample of a millisecond wins)."""
 
-    def source(matchers: list[Matcher]) -> Iterator[tuple[Labels, Fetch]]:
+    def source(matchers: list[Matcher]) -> Iterator[tuple[Named, Fetch]]:
         for labels, series in _samples(buffer, matchers):
             yield labels, _raw_fetch(series.raw)
 
     return source
 
 
-def _samples(buffer: SeriesBuffer, matchers: list[Matcher]) -> Iterator[tuple[Labels, Series]]:
+def _samples(buffer: SeriesBuffer, matchers: list[Matcher]) -> Iterator[tuple[Named, Series]]:
     for series in buffer.every():
         labels = {"__name__": series.name, **dict(series.labels)}
         if matches_all(matchers, labels):
@@ -161,7 +162,7 @@ class CounterView:
 
 
 def counters_source(view: CounterView) -> Source:
-    def source(matchers: list[Matcher]) -> Iterator[tuple[Labels, Fetch]]:
+    def source(matchers: list[Matcher]) -> Iterator[tuple[Named, Fetch]]:
         for label in _counters(view.counts, matchers):
             yield (("__name__", label),), _counter_fetch(view, label)
 
@@ -184,15 +185,20 @@ def _counter_fetch(view: CounterView, label: str) -> Fetch:
 def hosts_source(rows: Callable[[], list[tuple[str, float, float, float, float]]]) -> Source:
     """Host rows (hosts.py) as three series per host; `rows` gives them all, any order."""
 
-    def source(matchers: list[Matcher]) -> Iterator[tuple[Labels, Fetch]]:
+    @functools.cache  # once per Select, however many of its spans ask
+    def by_host() -> dict[str, list[tuple[str, float, float, float, float]]]:
+        grouped: dict[str, list[tuple[str, float, float, float, float]]] = {}
+        for row in rows():
+            grouped.setdefault(row[0], []).append(row)
+        for held in grouped.values():
+            held.sort(key=lambda row: row[4])
+        return grouped
+
+    def source(matchers: list[Matcher]) -> Iterator[tuple[Named, Fetch]]:
         names = [n for n in HOST_SERIES if matches_all(_of_name(matchers), {"__name__": n})]
         if not names:
             return
-        by_host: dict[str, list[tuple[str, float, float, float, float]]] = {}
-        for row in rows():
-            by_host.setdefault(row[0], []).append(row)
-        for host, held in by_host.items():
-            held.sort(key=lambda row: row[4])
+        for host, held in by_host().items():
             for name in names:
                 labels = {"__name__": name, "id": host}
                 if matches_all(matchers, labels):
@@ -206,7 +212,7 @@ def hosts_source(rows: Callable[[], list[tuple[str, float, float, float, float]]
 def integers_source(points: Callable[[], list[tuple[float, float]]]) -> Source:
     """Closed integer windows: `points` gives (window end, average), oldest first."""
 
-    def source(matchers: list[Matcher]) -> Iterator[tuple[Labels, Fetch]]:
+    def source(matchers: list[Matcher]) -> Iterator[tuple[Named, Fetch]]:
         if matches_all(matchers, {"__name__": "integer_average"}):
             yield (("__name__", "integer_average"),), _raw_fetch(points())
 
