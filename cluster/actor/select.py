@@ -11,6 +11,15 @@ What the actor holds, as series (docs/query.md says the same for users):
 A label set is one series: where two parts hold the same one (a counter and a sample without
 labels of the same name), the part first in that list has it and the others are not seen.
 
+Cost: a Select first counts the series each selector would look at (all of a part, or only
+those of one name when the selector says `__name__="..."`) against a budget, and is refused
+before scanning past it, so one query cannot hold the actor however many selectors it has;
+identical selectors are looked up once. A read of labels only (`points=False`) asks each series
+whether it has a point in its spans, without reading them.
+
+Times: raw samples are stored in seconds and read in milliseconds, truncated (Prometheus keeps
+milliseconds and drops the rest); of several samples in one millisecond the last posted wins.
+
 Pure Python: the actor passes its parts and its clock.
 """
 
@@ -20,6 +29,7 @@ import bisect
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from cluster.actor.series import Series, SeriesBuffer
 from cluster.common import wire
@@ -28,58 +38,103 @@ from cluster.query.errors import Limits, QueryError
 from cluster.query.matchers import Matcher, MatchOp, RegexError, matches_all
 
 Named = tuple[tuple[str, str], ...]  # a series' labels with __name__, sorted
-Fetch = Callable[[int, int], list[tuple[int, float]]]  # points in [start_ms, end_ms]
-Source = Callable[[list[Matcher]], Iterator[tuple[Named, Fetch]]]
 HOST_SERIES = {"host_cpu_usage": 1, "host_memory_usage": 2, "host_disk_usage": 3}
-_MAX_REGEX = Limits().max_regex_length
+_LIMITS = Limits()
 # The current value of a counter is stamped at the present; a span that ends a little before it
 # (the node's clock read first) still takes it, at its end.
 _CLOCK_SLACK_MS = 1000
 
 
+class Points(Protocol):
+    """One series' points, read between two times in milliseconds, both included."""
+
+    def points(self, start_ms: int, end_ms: int) -> list[tuple[int, float]]: ...
+
+    def has(self, start_ms: int, end_ms: int) -> bool: ...
+
+
+class Budget:
+    """How many series one Select may look at, over all its selectors and parts. Spent before
+    a scan, so a query that would hold the actor is refused before it does."""
+
+    def __init__(self, limit: int = _LIMITS.max_examined) -> None:
+        self._limit = limit
+        self._left = limit
+
+    def spend(self, count: int) -> None:
+        self._left -= count
+        if self._left < 0:
+            raise QueryError(
+                f"query would look at more than {self._limit:,} series; select fewer series "
+                'per selector or name the metric (__name__="...")',
+                error_type="execution",
+            )
+
+
+Source = Callable[[list[Matcher], Budget], Iterator[tuple[Named, Points]]]
+
+
 def matchers_of(raw: list[tuple[str, str, str]]) -> list[Matcher]:
     try:
-        return [Matcher.create(name, MatchOp(op), value, _MAX_REGEX) for name, op, value in raw]
+        return [
+            Matcher.create(name, MatchOp(op), value, _LIMITS.max_regex_length)
+            for name, op, value in raw
+        ]
     except (ValueError, RegexError) as exc:
         raise QueryError(str(exc)) from None
 
 
-def select(query: wire.Select, sources: list[Source]) -> list[wire.SeriesData]:
+def select(
+    query: wire.Select, sources: list[Source], budget: Budget | None = None
+) -> list[wire.SeriesData]:
     """The series of every span, each with its points in the spans that selected it."""
-    owner: dict[Named, int] = {}
-    chosen: dict[Named, tuple[Fetch, list[tuple[int, int]]]] = {}
+    budget = budget or Budget()
+    scanned: dict[tuple[tuple[str, str, str], ...], list[tuple[Named, Points]]] = {}
+    chosen: dict[Named, tuple[Points, list[tuple[int, int]]]] = {}
     for span in query.spans:
-        matchers = matchers_of(span.matchers)
-        for rank, source in enumerate(sources):
-            for labels, fetch in source(matchers):
-                if owner.setdefault(labels, rank) != rank:
-                    continue
-                chosen.setdefault(labels, (fetch, []))[1].append((span.start_ms, span.end_ms))
-                if len(chosen) > query.max_series:
-                    raise QueryError(
-                        f"query touches more than {query.max_series:,} series",
-                        error_type="execution",
-                    )
+        key = tuple(tuple(m) for m in span.matchers)
+        if key not in scanned:
+            scanned[key] = list(_scan(matchers_of(span.matchers), sources, budget))
+        for labels, points in scanned[key]:
+            chosen.setdefault(labels, (points, []))[1].append((span.start_ms, span.end_ms))
+        if len(chosen) > query.max_series:
+            raise QueryError(
+                f"query touches more than {query.max_series:,} series", error_type="execution"
+            )
     found, total = [], 0
-    for labels, (fetch, spans) in sorted(chosen.items()):
-        points = [p for start, end in _merged(spans) for p in fetch(start, end)]
-        if not points:
+    for labels, (points, spans) in sorted(chosen.items()):
+        merged = _merged(spans)
+        if not query.points:
+            if any(points.has(start, end) for start, end in merged):
+                found.append(wire.SeriesData(list(labels), [], []))
             continue
-        total += len(points)
+        read = [p for start, end in merged for p in points.points(start, end)]
+        if not read:
+            continue
+        total += len(read)
         if total > query.max_points:
             raise QueryError(
                 f"query processing would read more than {query.max_points:,} samples",
                 error_type="execution",
             )
-        times, values = [t for t, _ in points], [v for _, v in points]
-        found.append(
-            wire.SeriesData(list(labels), *((times, values) if query.points else ([], [])))
-        )
+        found.append(wire.SeriesData(list(labels), [t for t, _ in read], [v for _, v in read]))
     return found
 
 
+def _scan(
+    matchers: list[Matcher], sources: list[Source], budget: Budget
+) -> Iterator[tuple[Named, Points]]:
+    """What one selector selects; a label set two parts hold is the first part's."""
+    seen: set[Named] = set()
+    for source in sources:
+        for labels, points in source(matchers, budget):
+            if labels not in seen:
+                seen.add(labels)
+                yield labels, points
+
+
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The spans as disjoint ones, in order: fetching each gives increasing times."""
+    """The spans as disjoint ones, in order: reading each gives increasing times."""
     merged: list[list[int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1] + 1:
@@ -97,61 +152,94 @@ def _name_equal(matchers: list[Matcher]) -> str | None:
     return None
 
 
-def samples_source(buffer: SeriesBuffer) -> Source:
-    """The sample series of a SeriesBuffer (series.py), raw points, one a millisecond (the
-    newest sample of a millisecond wins)."""
+def _name_only(matchers: list[Matcher]) -> bool:
+    """Whether a series whose only label is its name can match: every other matcher must
+    accept the empty value (an absent label's)."""
+    return matches_all([m for m in matchers if m.name != "__name__"], {})
 
-    def source(matchers: list[Matcher]) -> Iterator[tuple[Named, Fetch]]:
-        for labels, series in _samples(buffer, matchers):
-            yield labels, _raw_fetch(series.raw)
+
+def to_ms(ts: float) -> int:
+    """Unix seconds as whole milliseconds, truncated (to microseconds first: 1.001 * 1000 is
+    1000.9999999999999, not below 1001)."""
+    return round(ts * 1_000_000) // 1000
+
+
+def _ms_of(sample: tuple[float, float]) -> int:
+    return to_ms(sample[0])
+
+
+class Raw:
+    """Points held as (unix seconds, value), sorted by time; one a millisecond, the last."""
+
+    def __init__(self, held: list[tuple[float, float]]) -> None:
+        self._held = held
+
+    def points(self, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+        read: list[tuple[int, float]] = []
+        held = self._held
+        for i in range(bisect.bisect_left(held, start_ms, key=_ms_of), len(held)):
+            ts, value = held[i]
+            t = to_ms(ts)
+            if t > end_ms:
+                break
+            if read and read[-1][0] == t:
+                read[-1] = (t, value)
+            else:
+                read.append((t, value))
+        return read
+
+    def has(self, start_ms: int, end_ms: int) -> bool:
+        at = bisect.bisect_left(self._held, start_ms, key=_ms_of)
+        return at < len(self._held) and to_ms(self._held[at][0]) <= end_ms
+
+
+def samples_source(buffer: SeriesBuffer) -> Source:
+    """The sample series of a SeriesBuffer (series.py), with their raw points."""
+
+    def source(matchers: list[Matcher], budget: Budget) -> Iterator[tuple[Named, Points]]:
+        for labels, series in _samples(buffer, matchers, budget):
+            yield labels, Raw(series.raw)
 
     return source
 
 
-def _samples(buffer: SeriesBuffer, matchers: list[Matcher]) -> Iterator[tuple[Named, Series]]:
-    for series in buffer.every():
+def _samples(
+    buffer: SeriesBuffer, matchers: list[Matcher], budget: Budget
+) -> Iterator[tuple[Named, Series]]:
+    name = _name_equal(matchers)
+    candidates = buffer.every() if name is None else buffer.named(name)
+    budget.spend(len(candidates))
+    for series in candidates:
         labels = {"__name__": series.name, **dict(series.labels)}
         if matches_all(matchers, labels):
             yield tuple(sorted(labels.items())), series
 
 
-def _counters(counts: Mapping[str, int], matchers: list[Matcher]) -> Iterator[str]:
-    name = _name_equal(matchers)  # a lookup, not a pass over a million counters
-    for label in (name,) if name is not None else counts:
-        if label in counts and matches_all(matchers, {"__name__": label}):
-            yield label
+def _counters(counts: Mapping[str, int], matchers: list[Matcher], budget: Budget) -> list[str]:
+    if not _name_only(matchers):
+        return []
+    name = _name_equal(matchers)
+    if name is not None:  # a lookup, not a pass over a million counters
+        return [name] if name in counts and matches_all(matchers, {"__name__": name}) else []
+    budget.spend(len(counts))
+    return [label for label in counts if matches_all(matchers, {"__name__": label})]
 
 
 def to_delete(
-    selectors: list[list[tuple[str, str, str]]], buffer: SeriesBuffer, counts: Mapping[str, int]
+    selectors: list[list[tuple[str, str, str]]],
+    buffer: SeriesBuffer,
+    counts: Mapping[str, int],
+    budget: Budget | None = None,
 ) -> tuple[set[str], set[str]]:
     """The sample series (their keys) and the counters that the admin's selectors select."""
+    budget = budget or Budget()
     keys: set[str] = set()
     labels: set[str] = set()
     for raw in selectors:
         matchers = matchers_of(raw)
-        keys |= {series_key(s.name, s.labels) for _, s in _samples(buffer, matchers)}
-        labels |= set(_counters(counts, matchers))
+        keys |= {series_key(s.name, s.labels) for _, s in _samples(buffer, matchers, budget)}
+        labels |= set(_counters(counts, matchers, budget))
     return keys, labels
-
-
-def _raw_fetch(raw: list[tuple[float, float]]) -> Fetch:
-    def fetch(start_ms: int, end_ms: int) -> list[tuple[int, float]]:
-        low = bisect.bisect_left(raw, ((start_ms - 1) / 1000,))
-        points: list[tuple[int, float]] = []
-        for ts, value in raw[low:]:
-            t = round(ts * 1000)
-            if t > end_ms:
-                break
-            if t < start_ms:
-                continue
-            if points and points[-1][0] == t:
-                points[-1] = (t, value)
-            else:
-                points.append((t, value))
-        return points
-
-    return fetch
 
 
 @dataclass(frozen=True)
@@ -161,31 +249,39 @@ class CounterView:
     now_ms: int
 
 
-def counters_source(view: CounterView) -> Source:
-    def source(matchers: list[Matcher]) -> Iterator[tuple[Named, Fetch]]:
-        for label in _counters(view.counts, matchers):
-            yield (("__name__", label),), _counter_fetch(view, label)
+class _Counter:
+    """A counter's history ticks, and its current value at the present."""
 
-    return source
+    def __init__(self, view: CounterView, label: str) -> None:
+        self._view = view
+        self._label = label
 
-
-def _counter_fetch(view: CounterView, label: str) -> Fetch:
-    def fetch(start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+    def points(self, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+        view, label = self._view, self._label
         now = view.now_ms
         at = min(now, end_ms) if end_ms >= now - _CLOCK_SLACK_MS else None
-        points = [(t, float(v)) for t, v in view.history(label, start_ms, end_ms)]
+        read = [(t, float(v)) for t, v in view.history(label, start_ms, end_ms)]
         if at is not None and at >= start_ms and label in view.counts:
-            points = [p for p in points if p[0] < at]
-            points.append((at, float(view.counts[label])))
-        return points
+            read = [p for p in read if p[0] < at]
+            read.append((at, float(view.counts[label])))
+        return read
 
-    return fetch
+    def has(self, start_ms: int, end_ms: int) -> bool:
+        return bool(self.points(start_ms, end_ms))  # a tick every 10 s of one hour at most
+
+
+def counters_source(view: CounterView) -> Source:
+    def source(matchers: list[Matcher], budget: Budget) -> Iterator[tuple[Named, Points]]:
+        for label in _counters(view.counts, matchers, budget):
+            yield (("__name__", label),), _Counter(view, label)
+
+    return source
 
 
 def hosts_source(rows: Callable[[], list[tuple[str, float, float, float, float]]]) -> Source:
     """Host rows (hosts.py) as three series per host; `rows` gives them all, any order."""
 
-    @functools.cache  # once per Select, however many of its spans ask
+    @functools.cache  # once per Select, however many of its selectors ask
     def by_host() -> dict[str, list[tuple[str, float, float, float, float]]]:
         grouped: dict[str, list[tuple[str, float, float, float, float]]] = {}
         for row in rows():
@@ -194,17 +290,18 @@ def hosts_source(rows: Callable[[], list[tuple[str, float, float, float, float]]
             held.sort(key=lambda row: row[4])
         return grouped
 
-    def source(matchers: list[Matcher]) -> Iterator[tuple[Named, Fetch]]:
+    def source(matchers: list[Matcher], budget: Budget) -> Iterator[tuple[Named, Points]]:
         names = [n for n in HOST_SERIES if matches_all(_of_name(matchers), {"__name__": n})]
         if not names:
             return
-        for host, held in by_host().items():
+        hosts = by_host()
+        budget.spend(len(hosts) * len(names))
+        for host, held in hosts.items():
             for name in names:
                 labels = {"__name__": name, "id": host}
                 if matches_all(matchers, labels):
                     column = HOST_SERIES[name]
-                    points = [(row[4], row[column]) for row in held]
-                    yield tuple(sorted(labels.items())), _raw_fetch(points)
+                    yield tuple(sorted(labels.items())), Raw([(r[4], r[column]) for r in held])
 
     return source
 
@@ -212,9 +309,10 @@ def hosts_source(rows: Callable[[], list[tuple[str, float, float, float, float]]
 def integers_source(points: Callable[[], list[tuple[float, float]]]) -> Source:
     """Closed integer windows: `points` gives (window end, average), oldest first."""
 
-    def source(matchers: list[Matcher]) -> Iterator[tuple[Named, Fetch]]:
+    def source(matchers: list[Matcher], budget: Budget) -> Iterator[tuple[Named, Points]]:
         if matches_all(matchers, {"__name__": "integer_average"}):
-            yield (("__name__", "integer_average"),), _raw_fetch(points())
+            budget.spend(1)
+            yield (("__name__", "integer_average"),), Raw(points())
 
     return source
 

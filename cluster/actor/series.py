@@ -11,8 +11,9 @@ Pure Python, no Ray, no clock of its own, so it is tested directly.
   series posted with historical timestamps (the original metrics-server's simulator posts dates
   in 2023-2024) keeps its recent history at every resolution. Callers refuse timestamps far in
   the future, which would otherwise push a series' history out at once.
-- Raw samples: kept sorted by timestamp, at most `raw_count`, none older than `raw_seconds`
-  before the series' newest sample.
+- Raw samples: kept sorted by timestamp (of equal timestamps, in the order posted: a reader
+  takes the last as the value), at most `raw_count`, none older than `raw_seconds` before the
+  series' newest sample.
 - Rollups: buckets aligned to the Unix epoch in UTC (a day starts at 00:00 UTC), each holding
   count, sum, min and max, so an average and more come from them. A sample lands in the bucket
   of its own timestamp however late or out of order it arrives, as long as that bucket is within
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +99,8 @@ class SeriesBuffer:
         self._max_buckets = max_buckets
         self._slack = max(16, max_buckets // 8)
         self._series: dict[str, Series] = {}
+        # name -> its series by key: a query naming a metric looks at its series, not all
+        self._by_name: dict[str, dict[str, Series]] = {}
 
     def unknown(self, keys: set[str]) -> set[str]:
         """Those of these series keys that are not series yet."""
@@ -117,11 +121,12 @@ class SeriesBuffer:
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = Series(name, labels)
+            self._by_name.setdefault(name, {})[key] = series
         series.newest = max(series.newest, timestamp)
         series.seen_at = None
         retention = self._retention
         if timestamp >= series.newest - retention.raw_seconds:
-            bisect.insort(series.raw, (timestamp, value))
+            bisect.insort(series.raw, (timestamp, value), key=_time)
             if len(series.raw) > retention.raw_count:
                 del series.raw[: len(series.raw) - retention.raw_count]
         for resolution, width in RESOLUTIONS.items():
@@ -156,7 +161,7 @@ class SeriesBuffer:
             self.expire(now)
         retention = self._retention
         for series in self._series.values():
-            cut = bisect.bisect_left(series.raw, (series.newest - retention.raw_seconds,))
+            cut = bisect.bisect_left(series.raw, series.newest - retention.raw_seconds, key=_time)
             del series.raw[:cut]
             for resolution, width in RESOLUTIONS.items():
                 keep = retention.of(resolution)
@@ -178,9 +183,16 @@ class SeriesBuffer:
                 series.seen_at = now
             elif self._idle and series.seen_at <= now - self._idle and key not in keep:
                 idle.append(key)
-        for key in idle:
-            del self._series[key]
+        self._forget(idle)
         return len(idle)
+
+    def _forget(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            series = self._series.pop(key)
+            named = self._by_name[series.name]
+            del named[key]
+            if not named:
+                del self._by_name[series.name]
 
     def stats(self) -> dict[str, Any]:
         """What the buffer holds against its bounds (for /health)."""
@@ -201,17 +213,23 @@ class SeriesBuffer:
 
     def names(self) -> list[str]:
         """Every name that has a series, once, sorted."""
-        return sorted({series.name for series in self._series.values()})
+        return sorted(self._by_name)
 
     def every(self) -> list[Series]:
         """Every series (the objects themselves: read them, do not change them)."""
         return list(self._series.values())
 
+    def named(self, name: str) -> list[Series]:
+        """The series of one name (as `every`, the objects themselves)."""
+        return list(self._by_name.get(name, {}).values())
+
+    def __len__(self) -> int:
+        return len(self._series)
+
     def delete_keys(self, keys: set[str]) -> int:
         """Forget these series (by `series_key`) wholly (the admin's delete); how many went."""
         gone = keys & self._series.keys()
-        for key in gone:
-            del self._series[key]
+        self._forget(gone)
         return len(gone)
 
     def raw(self, name: str, labels: Labels = ()) -> list[tuple[float, float]]:
@@ -229,11 +247,8 @@ class SeriesBuffer:
         if start > end:
             raise InvalidInput("the start is after the end")
         found: dict[int, Rollup] = {}
-        named = False
-        for series in self._series.values():
-            if series.name != name:
-                continue
-            named = True
+        named = self.named(name)
+        for series in named:
             for bucket, rollup in series.rollups[resolution].items():
                 if start <= bucket <= end:
                     _merge(found, bucket, rollup)
@@ -276,6 +291,13 @@ class SeriesBuffer:
             )
             for key, s in state.items()
         }
+        self._by_name = {}
+        for key, series in self._series.items():
+            self._by_name.setdefault(series.name, {})[key] = series
+
+
+def _time(sample: tuple[float, float]) -> float:
+    return sample[0]
 
 
 def _merge(found: dict[int, Rollup], bucket: int, rollup: Rollup) -> None:

@@ -98,3 +98,39 @@ def test_delete_selects_sample_series_and_counters():
     )
     assert keys == {wire.series_key("x", (("job", "a"),))}
     assert counters == {"c1"}
+
+
+def test_the_budget_refuses_a_scan_before_it_runs():
+    many = SeriesBuffer(max_series=100)
+    for i in range(50):
+        many.add(f"m{i}", 1.0, 1.0)
+    sources = [select.samples_source(many)]
+    by_label = wire.Select([wire.Span([("job", "=", "x")], 0, 2_000)] * 3)
+    # one selector three times is looked up once: 50 series, within a budget of 60
+    assert select.select(by_label, sources, select.Budget(60)) == []
+    two = wire.Select([wire.Span([("job", "=", "x")], 0, 2_000), wire.Span([], 0, 2_000)])
+    with pytest.raises(QueryError, match="more than 60 series") as raised:
+        select.select(two, sources, select.Budget(60))
+    assert raised.value.error_type == "execution"
+    # a selector naming its metric looks at that name's series only
+    named = wire.Select([wire.Span([("__name__", "=", f"m{i}")], 0, 2_000) for i in range(5)])
+    assert len(select.select(named, sources, select.Budget(5))) == 5
+
+
+def test_a_read_of_labels_counts_no_points():
+    spans = [wire.Span([("__name__", "=", "x")], 0, 40_000)]
+    found = _select(spans, max_points=1, points=False)
+    assert [dict(s.labels)["job"] for s in found] == ["a", "b", "c"]
+    assert all(s.times_ms == [] for s in found)
+    # a series without a point in the span is not listed
+    assert _select([wire.Span([("job", "=", "a")], 31_000, 40_000)], points=False) == []
+
+
+def test_of_equal_times_the_last_posted_wins_and_times_truncate():
+    buffer = SeriesBuffer()
+    buffer.add("y", 5.0, 3.0)
+    buffer.add("y", 5.0, 1.0)  # smaller, but posted later
+    buffer.add("y", 1.0019, 7.0)  # 1001.9 ms reads as 1001, as Prometheus keeps it
+    [y] = _select([wire.Span([("__name__", "=", "y")], 0, 10_000)], buffer)
+    assert (y.times_ms, y.values) == ([1001, 5000], [7.0, 1.0])
+    assert select.to_ms(1.001) == 1001
