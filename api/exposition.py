@@ -1,11 +1,16 @@
-"""`GET /metrics` in Prometheus's exposition formats, for a scraper that asks for them
-(`Accept: text/plain; version=0.0.4` or `application/openmetrics-text`); `curl` keeps the JSON.
+"""`GET /metrics` in Prometheus's exposition formats, for a scraper that prefers them (an
+`Accept` that ranks `text/plain` or `application/openmetrics-text` above JSON, as Prometheus's
+own does); `curl` and browsers keep the JSON.
 
-Rendered by prometheus_client: counters as counter families (`<label>_total`), each sample
-series' newest value as a gauge of its name and labels. Only names Prometheus can read
-unquoted are exposed (a counter `a-b` is not: `unexposed_counters` counts them); where a
-sample series and a counter share a name, the samples' gauge is exposed (as a query sees it).
-Ordered by name and labels, so every node answers the same text for the same state."""
+Rendered by prometheus_client from one read of the actor (every counter and each sample
+series' newest point, one state): each sample series' newest value as a gauge of its name and
+labels, then counters as counter families (`<label>_total`; a label already ending in `_total`
+keeps it once). A text holds each name once, so a family whose names (a gauge's name; a counter's
+family name, `_total` and `_created`) one exposed before it already took is left out: gauges
+before counters (as a query sees a sample series before a counter of its name), each in name
+order. Names Prometheus cannot read unquoted are left out too (a counter `a-b`).
+`unexposed_series` counts what was left out. Ordered by name and labels, so every node
+answers the same text for the same state."""
 
 from __future__ import annotations
 
@@ -16,14 +21,31 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_UNEXPOSED = "unexposed_series"
 FORMATS = ("text/plain", "application/openmetrics-text")
+JSON = ("application/json", "application/*", "*/*")
 
 Latest = tuple[str, tuple[tuple[str, str], ...], float, float]  # name, labels, ts, value
 
 
 def wanted(accept: str) -> bool:
-    """Whether the client asks for an exposition format rather than JSON."""
-    return any(kind in accept for kind in FORMATS)
+    """Whether the client ranks an exposition format above JSON (q-values as RFC 9110 has
+    them; a range without q has 1)."""
+    best = {"exposition": 0.0, "json": 0.0}
+    for media_range in accept.split(","):
+        kind, *params = (part.strip().lower() for part in media_range.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0  # a malformed weight counts as none
+        side = "exposition" if kind in FORMATS else "json" if kind in JSON else None
+        if side:
+            best[side] = max(best[side], quality)
+    return best["exposition"] > best["json"]
 
 
 class _Snapshot:
@@ -34,27 +56,33 @@ class _Snapshot:
         self._samples = sorted(samples, key=lambda s: (s[0], s[1]))
 
     def collect(self) -> Iterable[Metric]:
+        taken = {_UNEXPOSED}
+        unexposed = 0
         gauges: dict[str, GaugeMetricFamily] = {}
         for name, labels, _, value in self._samples:
-            if not _NAME.fullmatch(name):
-                continue
             family = gauges.get(name)
             if family is None:
+                if not _NAME.fullmatch(name) or name in taken:
+                    unexposed += 1
+                    continue
+                taken.add(name)
                 family = gauges[name] = GaugeMetricFamily(name, f"samples of {name}")
             family.add_sample(name, dict(labels), value)
         yield from gauges.values()
-        unexposed = 0
         for label in sorted(self._counters):
             family_name = label.removesuffix("_total")
-            if not _NAME.fullmatch(label) or label in gauges or family_name in gauges:
+            names = {family_name, f"{family_name}_total", f"{family_name}_created"}
+            if not _NAME.fullmatch(label) or names & taken:
                 unexposed += 1
                 continue
+            taken |= names
             family = CounterMetricFamily(family_name, f"counter {label}")
             family.add_metric([], self._counters[label])
             yield family
         yield GaugeMetricFamily(
-            "unexposed_counters",
-            "counters whose label is no Prometheus metric name, or a sample series' name",
+            _UNEXPOSED,
+            "counters and sample series left out: a name Prometheus cannot read unquoted, or "
+            "one a series exposed before took",
             value=unexposed,
         )
 

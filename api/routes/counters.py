@@ -153,11 +153,10 @@ def _ndjson_items(raw: bytes) -> list[IncrementIn]:
 @router.get("/metrics")
 async def all_counters(node: NodeDep, request: Request) -> Response:
     """Every counter as JSON, or in Prometheus's exposition format for a scraper that asks."""
-    counters = await node.read(wire.AllCounters())
     accept = request.headers.get("accept", "")
     if not exposition.wanted(accept):
-        return Response(counters, media_type="application/json")
-    samples = await node.read(wire.LatestSamples())
+        return Response(await node.read(wire.AllCounters()), media_type="application/json")
+    counters, samples = await node.read(wire.Scrape())
     body, content_type = exposition.render(accept, orjson.loads(counters), samples)
     return Response(body, headers={"Content-Type": content_type})
 

@@ -528,9 +528,7 @@ class MetricsActor:
         records, now = self._records, time.time()
         match query:
             case wire.AllCounters():
-                if self._json is None:  # serialised once per change, not by every node
-                    self._json = orjson.dumps(self._counts)
-                return self._json
+                return self._counts_json()
             case wire.CounterValues(labels=labels):
                 return {label: self._counts[label] for label in labels if label in self._counts}
             case wire.SeriesNames():
@@ -550,11 +548,17 @@ class MetricsActor:
                 return records.events.first_seen(username)
             case wire.IntegerAverages(limit=limit):
                 return records.integers.averages(now, limit)
-            case wire.LatestSamples():
-                return [(s.name, s.labels, *s.raw[-1]) for s in records.series.every() if s.raw]
+            case wire.Scrape():
+                latest = [(s.name, s.labels, *s.raw[-1]) for s in records.series.every() if s.raw]
+                return self._counts_json(), latest
             case wire.Select():
                 return wire.encode(select.select(query, self._sources(now)))
         raise InvalidInput(f"no read named {type(query).__name__}")
+
+    def _counts_json(self) -> bytes:
+        if self._json is None:  # serialised once per change, not by every node
+            self._json = orjson.dumps(self._counts)
+        return self._json
 
     def _sources(self, now: float) -> list[select.Source]:
         """Where a query's series come from, the first holding a label set having it."""

@@ -269,8 +269,11 @@ class IntegerAverages(Read, frozen=True):
     limit: int = 10
 
 
-class LatestSamples(Read, frozen=True):
-    answer = "list[tuple[str, Labels, float, float]]: each sample series' newest raw point"
+class Scrape(Read, frozen=True):
+    answer = (
+        "tuple[bytes, list[tuple[str, Labels, float, float]]]: every counter as one JSON "
+        "object and each sample series' newest raw point, from one state (the exposition)"
+    )
 
 
 class Span(msgspec.Struct, array_like=True, frozen=True):

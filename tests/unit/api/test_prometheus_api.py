@@ -235,7 +235,7 @@ def test_metrics_exposition_for_scrapers_and_json_for_curl(loaded):
     gauge = families["http_requests"]
     assert gauge.type == "gauge"
     assert {(s.labels["job"], s.value) for s in gauge.samples} == {("api", 60.0), ("web", 6.0)}
-    assert families["unexposed_counters"].samples[0].value == 1  # a-b
+    assert families["unexposed_series"].samples[0].value == 1  # a-b
     open_metrics = loaded.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
     assert open_metrics.text.endswith("# EOF\n")
