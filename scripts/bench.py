@@ -6,8 +6,9 @@
 
 wrk POSTs {"labels":["a","b","c"],"increment":1} across the three nodes; warm-up discarded;
 variants alternate within each repetition. Then, on (c): bulk ingest through /metrics/batch,
-GET /metrics latency with 100k labels, and the actor's memory per label at 1M labels.
-Prints markdown tables. A benchmark, not a test: nothing asserts a time. Needs wrk
+GET /metrics latency with 100k labels, and the actor's memory per label at 1M labels. Last,
+the query section (scripts/query_bench.py): PromQL latency beside a real Prometheus on the same
+data. Prints markdown tables. A benchmark, not a test: nothing asserts a time. Needs wrk
 (apt-get install -y wrk). Clusters use free ports and temporary data dirs, stopped by pid.
 """
 
@@ -29,7 +30,7 @@ import psutil
 import typer
 
 from cluster.ops.local import LocalCluster, free_port_block
-from scripts import loadgen
+from scripts import loadgen, query_bench
 
 app = typer.Typer(add_completion=False)
 BODY = '{"labels":["a","b","c"],"increment":1}'
@@ -156,8 +157,13 @@ def main(
     ours: Annotated[
         list[str] | None, typer.Option(help="METRICS_X=value for variant (c) and the extras")
     ] = None,
+    query: Annotated[bool, typer.Option(help="the query section, beside Prometheus")] = True,
+    only_query: Annotated[bool, typer.Option(help="the query section alone")] = False,
 ) -> None:
     """Run the side-by-side benchmark and print markdown tables."""
+    if only_query:
+        query_bench.run(repeat=10 if quick else 30)
+        return
     loadgen.require_wrk()
     try:
         ours_env = dict(setting.split("=", 1) for setting in ours or [])
@@ -192,19 +198,24 @@ def main(
             f"\nratios: c/a = {c[0] / a[0]:.2f}, c/b = {c[0] / b[0]:.2f}, "
             f"p99 c/a = {c[2] / a[2]:.2f}\n"
         )
-        if not extras:
-            return
-        typer.echo("| extra (this project) | figure |")
-        typer.echo("|---|---|")
-        # room for the memory figure's million labels next to the bulk pool
-        big = QUIET | {"METRICS_MAX_COUNTERS": "3000000"} | ours_env
-        with LocalCluster(Path(tmp) / "extras", extra_env=big, base=base) as cluster:
-            say("bulk ingest")
-            bulk(cluster, seconds, pool=100_000)
-            say("GET /metrics latency")
-            read_latency(cluster, seconds)
-            say("memory per label")
-            memory_per_label(cluster, 100_000 if quick else 1_000_000)
+        if extras:
+            _extras(Path(tmp), base, seconds, quick, ours_env)
+    if query:
+        query_bench.run(repeat=10 if quick else 30)
+
+
+def _extras(tmp: Path, base: int, seconds: int, quick: bool, ours_env: dict[str, str]) -> None:
+    typer.echo("| extra (this project) | figure |")
+    typer.echo("|---|---|")
+    # room for the memory figure's million labels next to the bulk pool
+    big = QUIET | {"METRICS_MAX_COUNTERS": "3000000"} | ours_env
+    with LocalCluster(tmp / "extras", extra_env=big, base=base) as cluster:
+        say("bulk ingest")
+        bulk(cluster, seconds, pool=100_000)
+        say("GET /metrics latency")
+        read_latency(cluster, seconds)
+        say("memory per label")
+        memory_per_label(cluster, 100_000 if quick else 1_000_000)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from tests.integration.reference_prometheus import SeriesData
+from scripts.reference_prometheus import SeriesData
 
 BASE_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 STEP_MS = 15_000

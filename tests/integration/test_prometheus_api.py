@@ -14,15 +14,15 @@ import pytest
 
 from cluster.common.timeutil import rfc3339
 from cluster.ops.local import LocalCluster
-from tests.conftest import wait_for
-from tests.integration.promql_cases import FIXED, ExpressionMaker, generate_series
-from tests.integration.reference_prometheus import (
+from scripts.reference_prometheus import (
     SeriesData,
     difference,
     query,
     require_prometheus,
     running_prometheus,
 )
+from tests.conftest import wait_for
+from tests.integration.promql_cases import FIXED, ExpressionMaker, generate_series
 from tests.integration.test_promql_reference import queries
 
 SEED = 21

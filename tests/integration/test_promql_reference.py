@@ -23,6 +23,12 @@ from cluster.query import (
     evaluate_range,
     parse,
 )
+from scripts.reference_prometheus import (
+    SeriesData,
+    difference,
+    query,
+    running_prometheus,
+)
 from tests.integration.promql_cases import (
     BASE_MS,
     EDGE_MS,
@@ -31,12 +37,6 @@ from tests.integration.promql_cases import (
     KNOWN_DIFFERENCES,
     ExpressionMaker,
     generate_series,
-)
-from tests.integration.reference_prometheus import (
-    SeriesData,
-    difference,
-    query,
-    running_prometheus,
 )
 
 pytestmark = pytest.mark.integration
