@@ -53,6 +53,14 @@ async def read_body(
     if not any_media and media is not None and not (_is_json(media) or media in also):
         accepted = ", ".join(("application/json", *also))
         raise HTTPException(415, f"Content-Type {media!r} is not accepted here; send {accepted}")
+    body = await read_limited(request, limit)
+    if not body:
+        raise InvalidInput("the body is empty; send a JSON object")
+    return body
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The raw body, maybe empty; 413 past `limit` bytes, checked while reading."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
@@ -63,10 +71,7 @@ async def read_body(
         if size > limit:
             raise HTTPException(413, f"body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body:
-        raise InvalidInput("the body is empty; send a JSON object")
-    return body
+    return b"".join(chunks)
 
 
 M = TypeVar("M", bound=BaseModel)

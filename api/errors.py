@@ -85,7 +85,8 @@ def error_response(
             "message": detail,
         }
     elif path.startswith("/api/v1/") and not path.startswith("/api/v1/admin"):
-        kind = code if code in ("bad_data", "execution") else _PROMETHEUS.get(status, "internal")
+        kind = code if code in ("bad_data", "execution") else _PROMETHEUS.get(status)
+        kind = kind or ("bad_data" if status < 500 else "internal")  # 405, 413, 415: the client's
         body = {"status": "error", "errorType": kind, "error": detail}
     elif path.startswith("/v1/metrics"):
         text = message or _METRICS_SERVER.get(status, _GENERIC_SERVER)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from datetime import datetime
 from typing import Any
+
+import ciso8601
 
 from cluster.common import wire
 from cluster.node.node import Node
@@ -33,7 +34,8 @@ MIN_MS, MAX_MS = -(2**62), 2**62
 
 
 def parse_time(name: str, text: str | None, default: float | None = None) -> float:
-    """Unix seconds from a float or an RFC 3339 time, as Prometheus's API takes them."""
+    """Unix seconds from a float or an RFC 3339 time, as Prometheus's API takes them (an RFC
+    3339 time names its offset: without one it would be read in the node's time zone)."""
     if text is None or text == "":
         if default is None:
             raise QueryError(f'missing parameter "{name}"')
@@ -42,8 +44,8 @@ def parse_time(name: str, text: str | None, default: float | None = None) -> flo
         value = float(text)
     except ValueError:
         try:
-            value = datetime.fromisoformat(text).timestamp()
-        except ValueError:
+            value = ciso8601.parse_rfc3339(text).timestamp()
+        except (ValueError, OverflowError):
             raise QueryError(
                 f'invalid parameter "{name}": cannot parse "{text[:100]}" to a valid timestamp'
             ) from None
@@ -140,6 +142,8 @@ async def series_labels(
     (every series without `match`)."""
     low = MIN_MS if not start else round(parse_time("start", start) * 1000)
     high = MAX_MS if not end else round(parse_time("end", end) * 1000)
+    if high < low:
+        raise QueryError("end timestamp must not be before start time")
     matchers = [selector(text).matchers for text in match] or [()]
     found = await _fetch(node, [_span(m, low, high) for m in matchers], points=False)
     return [dict(s.labels) for s in found]

@@ -7,13 +7,14 @@ as Grafana and promtool send them). Answers are `{"status": "success", "data": .
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 
 from api import promql
-from api.deps import NodeDep
+from api.deps import NodeDep, read_limited
 from api.responses import JSONResponse
 from cluster.common.errors import InvalidInput
 from cluster.query import QueryError
@@ -21,6 +22,7 @@ from cluster.query import QueryError
 router = APIRouter(tags=["prometheus"])
 MAX_FORM = 1 << 20
 FORM = "application/x-www-form-urlencoded"
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 class _Params:
@@ -34,11 +36,9 @@ class _Params:
         pairs = list(request.query_params.multi_items())
         if request.method == "POST":
             media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            body = await request.body()
+            body = await read_limited(request, MAX_FORM)  # 413 past it, before it is whole
             if body and media != FORM:
                 raise InvalidInput(f"send the parameters as {FORM}, not {media or 'no type'}")
-            if len(body) > MAX_FORM:
-                raise InvalidInput(f"the form is {len(body)} bytes; at most {MAX_FORM}")
             try:
                 pairs += parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
             except UnicodeDecodeError:
@@ -134,6 +134,8 @@ async def prometheus_labels(request: Request, node: NodeDep) -> JSONResponse:
 )
 async def prometheus_label_values(request: Request, name: str, node: NodeDep) -> JSONResponse:
     """Every value of the label `name` among the series `match[]` selects."""
+    if not _LABEL_NAME.fullmatch(name):
+        raise QueryError(f"invalid label name: {name[:200]!r}")
     params = await _Params.of(request)
     found = await promql.series_labels(
         node, params.all("match[]"), params.get("start"), params.get("end")

@@ -119,6 +119,9 @@ def test_series_labels_and_label_values(loaded):
         ({"query": "1", "time": "yesterday"}, 400, "bad_data", "valid timestamp"),
         ({"query": "1", "time": "1e300"}, 400, "bad_data", "not a time between"),
         ({"query": "1", "time": "-1e16"}, 400, "bad_data", "not a time between"),
+        # RFC 3339 names its offset; a node's own time zone would be a guess
+        ({"query": "1", "time": "2023-01-01T00:00:00"}, 400, "bad_data", "valid timestamp"),
+        ({"query": "1", "time": "2023-01-01"}, 400, "bad_data", "valid timestamp"),
         ({"query": "irate(x[1m])"}, 400, "bad_data", "irate"),
         (
             {"query": 'topk(NaN, {__name__=~".+"})', "time": "1"},
@@ -147,6 +150,26 @@ def test_bad_range_parameters_are_refused(loaded):
         response = loaded.get("/api/v1/query_range", params={**base, **change})
         assert response.status_code == 400, (change, response.text)
         assert wanted in response.json()["error"]
+
+
+def test_bad_label_reads_and_forms_are_the_clients_errors(loaded):
+    backwards = {"match[]": "http_requests", "start": "20", "end": "10"}
+    for path in ("/api/v1/series", "/api/v1/labels", "/api/v1/label/job/values"):
+        response = loaded.get(path, params=backwards)
+        assert response.status_code == 400, (path, response.text)
+        assert "before start" in response.json()["error"]
+    bad_name = loaded.get("/api/v1/label/a-b/values")
+    assert bad_name.status_code == 400
+    assert bad_name.json()["error"] == "invalid label name: 'a-b'"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    huge = loaded.post("/api/v1/query", content=b"query=" + b"1" * (1 << 20), headers=form)
+    assert huge.status_code == 413
+    assert huge.json()["errorType"] == "bad_data"
+    wrong_method = loaded.delete("/api/v1/query")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["errorType"] == "bad_data"
+    ok = loaded.post("/api/v1/query", content=b"query=1%2B1&time=1", headers=form)
+    assert ok.json()["data"] == {"resultType": "scalar", "result": [1, "2"]}
 
 
 @settings(
