@@ -26,6 +26,8 @@ from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from cluster.actor import statefile
+
 
 class _Changes:
     __slots__ = ("times", "values")
@@ -77,6 +79,7 @@ class CounterHistory:
                 stored = True
         self._noted.clear()
         self.ticked_ms = tick
+        self.prune(now)  # once a tick: ~10 ms for 10,000 counters
         return stored
 
     def points(self, label: str, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
@@ -133,6 +136,7 @@ class CounterHistory:
         (~30 ms for 3.6M changes; their lists would take ~300 ms of the actor's loop)."""
         return {
             "ticked_ms": self.ticked_ms if math.isfinite(self.ticked_ms) else None,
+            "floor_ms": self._floor_ms if math.isfinite(self._floor_ms) else None,
             "counters": {
                 label: [held.times[:], held.values[:]] for label, held in self._held.items()
             },
@@ -142,9 +146,11 @@ class CounterHistory:
         ticked = state.get("ticked_ms")
         self.ticked_ms = -math.inf if ticked is None else ticked
         self._held = {
-            label: _Changes(times, values)
+            label: _Changes(statefile.unpack(times), statefile.unpack(values))
             for label, (times, values) in state.get("counters", {}).items()
         }
+        floor = state.get("floor_ms")
+        self._floor_ms = -math.inf if floor is None else floor
         # A counter may have changed after the state was saved (its batches replayed from the
         # log): the first tick stores its value then, instead of the saved one going on.
         self._noted = set(self._held)

@@ -159,7 +159,6 @@ class Records:
         self.events.prune(now, _PRUNE_STEP)  # the rest go with the next requests or reads
         self.events.expire_users(now)
         self.integers.prune(now)
-        self.history.prune(now)
 
     def stats(self) -> dict[str, Any]:
         """Each buffer's size against its bounds, for /health."""

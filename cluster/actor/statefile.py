@@ -9,14 +9,22 @@ one orjson call of about a millisecond; between two, Python hands the GIL back t
 Which file holds the state in force is the log's business (log.py): a file is written whole
 under a temporary name, renamed, and only then named by the log.
 
+Arrays of int64 (a counter's history, history.py) are saved packed: their deltas (the first
+from 0), zlib-compressed, base64, as `{"q": "<text>"}`; `unpack` reads either that or a plain
+list. A full history (10,000 counters, an hour of 10 s ticks) is 67 MB as JSON lists and ~2 MB
+packed, since its times are a tick apart and its values grow slowly (measured).
+
 Pure: no Ray, no asyncio, no SQLite.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import zlib
+from array import array
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import accumulate, chain, islice, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +92,25 @@ def read(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
 
 
+def _packed(value: Any) -> Any:
+    """What orjson does not know: int64 arrays packed, other containers (sets) as lists."""
+    if isinstance(value, array) and value.typecode == "q":
+        try:
+            deltas = array("q", (b - a for a, b in pairwise(chain((0,), value))))
+        except OverflowError:  # a step past int64: kept as it is
+            return list(value)
+        return {"q": base64.b64encode(zlib.compress(deltas.tobytes(), 1)).decode()}
+    return list(value)
+
+
+def unpack(saved: Any) -> array:
+    """An int64 array from what `_packed` wrote of it, or from a plain list."""
+    if isinstance(saved, dict):
+        deltas = array("q", zlib.decompress(base64.b64decode(saved["q"])))
+        return array("q", accumulate(deltas))
+    return array("q", saved)
+
+
 def _row(item: Any) -> bool:
     if isinstance(item, dict):
         return False
@@ -96,6 +123,6 @@ def _slices(opening: bytes, closing: bytes, items: Iterable[Any], make: type) ->
     yield opening
     iterator, separator = iter(items), b""
     while chunk := make(islice(iterator, STEP)):
-        yield separator + orjson.dumps(chunk, default=list)[1:-1]
+        yield separator + orjson.dumps(chunk, default=_packed)[1:-1]
         separator = b","
     yield closing

@@ -58,29 +58,55 @@ def test_prune_keeps_the_value_at_the_cutoff_and_state_round_trips():
     assert history.points("a", 0, 230 * S)[:2] == [(130 * S, 2), (140 * S, 2)]
     assert history.stats()["changes"] == 2
     copy = CounterHistory(interval=10, retention=100)
-    copy.load(history.state())
-    assert copy.points("a", 190 * S, 210 * S) == history.points("a", 190 * S, 210 * S)
+    copy.load(orjson.loads(statefile.encode(history.state())))  # as the actor saves it
+    assert copy.points("a", 0, 230 * S) == history.points("a", 0, 230 * S)  # the floor too
     assert copy.points("a", 190 * S, 210 * S) == [(190 * S, 2), (200 * S, 3)]
+
+
+def test_each_tick_forgets_what_is_past_the_retention():
+    history = CounterHistory(interval=10, retention=100)
+    for t, value in ((10, 1), (50, 2), (300, 3)):
+        history.note(["a"])
+        history.tick(t, {"a": value})  # no prune() called: the tick does it
+    assert history.points("a", 0, 300 * S)[0] == (200 * S, 2)
+    assert history.stats()["changes"] == 2
+
+
+def test_a_history_is_saved_packed_and_read_back_exactly():
+    history = CounterHistory(interval=10, retention=10**9)
+    values = [0, 5, 2**62, 3, -(2**62), 2**63 - 1]  # a reset, then steps past int64 apart
+    for k, value in enumerate(values):
+        history.note(["a", "b"])
+        history.tick(10 * (k + 1), {"a": value, "b": k})
+    saved = statefile.encode(history.state())
+    assert b'"q":' in saved  # packed, but a's values, too far apart for int64 steps: a list
+    copy = CounterHistory(interval=10, retention=10**9)
+    copy.load(orjson.loads(saved))
+    for label in ("a", "b"):
+        assert copy.points(label, 0, 100 * S) == history.points(label, 0, 100 * S)
+    assert [v for _, v in copy.points("a", 0, 100 * S)] == values
 
 
 @settings(max_examples=200, derandomize=True, database=None)
 @given(st.lists(st.tuples(st.integers(1, 40), st.integers(0, 3)), min_size=1, max_size=30))
 def test_every_tick_reads_the_value_it_had(steps):
     history = CounterHistory(interval=10, retention=10**9)
-    now, value, model = 0.0, 0, {}
+    now, value, seen = 0.0, 0, {}
     for seconds, grow in steps:
         now += seconds
         if grow:
             value += grow
             history.note(["a"])
         history.tick(now, {"a": value})
-        tick = int(now) // 10 * 10
-        model.setdefault(tick, value)  # a tick stores what it sees first
-    points = dict(history.points("a", 0, int(now) * S))
-    known = sorted(model)
-    for t_ms, got in points.items():
-        before = [tick for tick in known if tick * S <= t_ms]
-        assert got == model[before[-1]] if before else False
+        seen.setdefault(int(now) // 10 * 10, value)  # a tick stores what its first call sees
+    # Every tick from the first that saw a change to the last, each with the value the
+    # newest tick at or before it saw (a tick without a call carries the one before).
+    changed = [tick for tick, v in seen.items() if v > 0]
+    expected = []
+    if changed:
+        for t in range(changed[0], max(seen) + 1, 10):
+            expected.append((t * S, seen[max(tick for tick in seen if tick <= t)]))
+    assert history.points("a", 0, int(now) * S) == expected
 
 
 def test_a_change_after_the_saved_state_shows_from_the_first_tick_after_loading():
