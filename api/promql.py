@@ -146,7 +146,7 @@ async def series_labels(
         raise QueryError("end timestamp must not be before start time")
     matchers = [selector(text).matchers for text in match] or [()]
     found = await _fetch(node, [_span(m, low, high) for m in matchers], points=False)
-    return [dict(s.labels) for s in found]
+    return [dict(labels) for labels in sorted(s.labels for s in found)]
 
 
 def delete_request(match: list[str]) -> wire.DeleteSeries:

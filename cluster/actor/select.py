@@ -102,7 +102,7 @@ def select(
                 f"query touches more than {query.max_series:,} series", error_type="execution"
             )
     found, total = [], 0
-    for labels, (points, spans) in sorted(chosen.items()):
+    for labels, (points, spans) in chosen.items():  # in no order: the node sorts (its CPU)
         merged = _merged(spans)
         if not query.points:
             if any(points.has(start, end) for start, end in merged):
@@ -206,8 +206,17 @@ def samples_source(buffer: SeriesBuffer) -> Source:
 def _samples(
     buffer: SeriesBuffer, matchers: list[Matcher], budget: Budget
 ) -> Iterator[tuple[Named, Series]]:
-    name = _name_equal(matchers)
-    candidates = buffer.every() if name is None else buffer.named(name)
+    name, by_name = _name_equal(matchers), _of_name(matchers)
+    if name is not None:
+        candidates = buffer.named(name)
+    elif by_name:  # the names first (a look at each), then the series of those that match
+        names = buffer.names()
+        budget.spend(len(names))
+        candidates = [
+            s for n in names if matches_all(by_name, {"__name__": n}) for s in buffer.named(n)
+        ]
+    else:
+        candidates = buffer.every()
     budget.spend(len(candidates))
     for series in candidates:
         labels = {"__name__": series.name, **dict(series.labels)}

@@ -42,7 +42,7 @@ class Limits:
     max_depth: int = 100  # levels of the parse tree; evaluation recurses once per level
     max_regex_length: int = 4_096  # characters of one =~ or !~ pattern
     max_series: int = 100_000  # series matched by all selectors together
-    max_examined: int = 250_000  # series looked at to find them (cluster/actor/select.py)
+    max_examined: int = 100_000  # series looked at to find them (cluster/actor/select.py)
     max_steps: int = 11_000  # points a series of a range query may have
     max_samples: int = 5_000_000  # points read by selectors over all steps
     max_points: int = 1_000_000  # points in the answer

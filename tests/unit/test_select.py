@@ -86,7 +86,7 @@ def test_the_first_part_holding_a_label_set_has_it():
     view = select.CounterView({"shared": 5, "only": 1}, lambda *_: [], now_ms=2_000)
     sources = [select.samples_source(buffer), select.counters_source(view)]
     found = select.select(wire.Select([wire.Span([("__name__", "=~", ".+")], 0, 3_000)]), sources)
-    assert [(dict(s.labels)["__name__"], s.values) for s in found] == [
+    assert sorted((dict(s.labels)["__name__"], s.values) for s in found) == [
         ("only", [1.0]),
         ("shared", [7.0]),
     ]
@@ -134,3 +134,15 @@ def test_of_equal_times_the_last_posted_wins_and_times_truncate():
     [y] = _select([wire.Span([("__name__", "=", "y")], 0, 10_000)], buffer)
     assert (y.times_ms, y.values) == ([1001, 5000], [7.0, 1.0])
     assert select.to_ms(1.001) == 1001
+
+
+def test_a_regex_on_the_name_looks_at_the_names_then_their_series():
+    buffer = SeriesBuffer(max_series=100)
+    for i in range(100):
+        buffer.add(f"n{i % 5}", 1.0, 1.0, (("i", str(i)),))
+    query = wire.Select([wire.Span([("__name__", "=~", "n1")], 0, 2_000)])
+    found = select.select(query, [select.samples_source(buffer)], select.Budget(25))
+    assert len(found) == 20  # 5 names and n1's 20 series looked at: within 25
+    everything = wire.Select([wire.Span([("i", "!=", "x")], 0, 2_000)])
+    with pytest.raises(QueryError, match="more than 25 series"):
+        select.select(everything, [select.samples_source(buffer)], select.Budget(25))
