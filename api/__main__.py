@@ -28,6 +28,7 @@ def main() -> int:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        proxy_headers=False,  # no proxy in front: X-Forwarded-For is whatever a client claims
         timeout_graceful_shutdown=int(settings.shutdown_grace),
         log_level="info",
     )

@@ -2,8 +2,9 @@
 
 A refused big body still costs the node its reading and counting: 18 ms for a 3.7 MiB batch
 over the label cap, and one client sending those back to back cut the node's small POSTs from
-2,494/s to 375/s (measured, docs/architecture.md). So the node remembers, per client address,
-when a body of at least `penalty_body_bytes` was refused as bad input (400, 413, 415, 422).
+2,494/s to 375/s (measured, docs/architecture.md). So the node remembers, per client
+connection (address and port), when a body of at least `penalty_body_bytes` was refused as
+bad input (400, 413, 415, 422).
 After `penalty_refusals` of those within `penalty_seconds`, that client's next big bodies are
 answered 429 with Retry-After from their headers, the bytes left unread (the server drops
 them); small requests are never held back, and neither is anyone whose big bodies are
@@ -11,10 +12,12 @@ accepted (a bulk loader). Only the routes that read a body (`BODY_ROUTES`) take 
 without a Content-Length (chunked) counts by the bytes the route read, and a held-back
 client's chunked body is read up to `penalty_body_bytes` to tell whether it is big.
 
-Limits of the design: clients behind one address (a proxy, NAT) share it; a client with many
-addresses (IPv6) can rotate them; uvicorn takes X-Forwarded-For from 127.0.0.1, so a local
-process can name another address. The addresses remembered are bounded (the least recently
-refused go first); `penalty_refusals = 0` turns this off.
+By connection, not by address: every local client shares 127.0.0.1, and one of them sending
+bad batches must not get another's good ones refused. A client that opens a new connection for
+each bad body is not held back, but then pays a connection each time. The node does not take
+X-Forwarded-For (api/__main__.py), so no client can name another's address. The connections
+remembered are bounded (the least recently refused go first); `penalty_refusals = 0` turns this
+off.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ _BAD_INPUT = frozenset({400, 413, 415, 422})
 BODY_ROUTES = frozenset(
     {"/metrics", "/metrics/batch", "/v1/metrics", "/v1/hosts/metrics", "/event", "/v1/integers"}
 )
-_MAX_CLIENTS = 10_000  # addresses remembered; the least recently refused go first
+_MAX_CLIENTS = 10_000  # connections remembered; the least recently refused go first
 
 
 class RefusedBodies:
@@ -52,8 +55,9 @@ class RefusedBodies:
             if declared is not None and declared < self._big:
                 await app(scope, receive, send)  # not a body route, or a small body
                 return
-            host = scope["client"][0]
-            wait = self.wait(host, time.monotonic())
+            address, port = scope["client"][:2]
+            client = f"{address} {port}"
+            wait = self.wait(client, time.monotonic())
             if wait:
                 if declared is None:  # chunked: big or not, its first bytes tell
                     held, big = await _peek(receive, self._big)
@@ -73,7 +77,7 @@ class RefusedBodies:
             async def watching(message: Message) -> None:
                 if message["type"] == "http.response.start" and message["status"] in _BAD_INPUT:
                     if (declared or read) >= self._big:
-                        self.refused(host, time.monotonic())
+                        self.refused(client, time.monotonic())
                 await send(message)
 
             await app(scope, receive if declared else counting, watching)
@@ -89,22 +93,22 @@ class RefusedBodies:
             and scope["path"] in BODY_ROUTES
         )
 
-    def wait(self, host: str, now: float) -> float:
-        """Seconds until `host` may send big bodies again (0: now)."""
-        times = self._refused.get(host)
+    def wait(self, client: str, now: float) -> float:
+        """Seconds until `client` may send big bodies again (0: now)."""
+        times = self._refused.get(client)
         if times is None:
             return 0.0
         while times and times[0] <= now - self._window:
             times.popleft()
         if not times:
-            del self._refused[host]
+            del self._refused[client]
             return 0.0
         return times[0] + self._window - now if len(times) >= self._limit else 0.0
 
-    def refused(self, host: str, now: float) -> None:
-        times = self._refused.pop(host, None) or deque(maxlen=self._limit)
+    def refused(self, client: str, now: float) -> None:
+        times = self._refused.pop(client, None) or deque(maxlen=self._limit)
         times.append(now)
-        self._refused[host] = times  # the most recently refused last
+        self._refused[client] = times  # the most recently refused last
         while len(self._refused) > _MAX_CLIENTS:
             self._refused.popitem(last=False)
 

@@ -7,6 +7,7 @@ import time
 
 import orjson
 import pytest
+from starlette.testclient import TestClient
 
 from api.penalty import _MAX_CLIENTS, RefusedBodies
 from tests.conftest import wait_for
@@ -116,3 +117,14 @@ def test_only_the_routes_that_read_a_body_hold_a_client_back(make_client):
     # A big body elsewhere gets what it would get from anyone.
     assert client.request("GET", "/health", content=b" " * 2000).status_code == 200
     assert client.post("/nosuch", content=b" " * 2000).status_code == 404
+
+
+def test_one_connection_held_back_holds_back_no_other(make_client):
+    client = make_client(settings={**SMALL, "penalty_seconds": 60})
+    for _ in range(SMALL["penalty_refusals"]):
+        assert client.post("/metrics/batch", content=bad_big(), headers=JSON).status_code == 400
+    assert client.post("/metrics/batch", content=big_batch("held"), headers=JSON).status_code == 429
+    # another client on the same host (its own connection, another port) is served
+    neighbour = TestClient(client.app, client=("testclient", 50001))
+    answer = neighbour.post("/metrics/batch", content=big_batch("served"), headers=JSON)
+    assert answer.status_code == 200, answer.text
