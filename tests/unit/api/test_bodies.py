@@ -5,11 +5,13 @@ that name the item, however far into the list it is."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import orjson
 import pytest
 
+from api import bodies
 from api.routes.counters import batch_items
 from cluster.common.errors import InvalidInput
 from cluster.common.timeutil import rfc3339
@@ -22,31 +24,43 @@ def _items(count: int, labels: int = 1) -> list[dict]:
     return [{"labels": [f"b{i}-{j}" for j in range(labels)], "increment": 1} for i in range(count)]
 
 
-def test_a_long_batch_lets_the_loop_serve_while_it_is_validated():
+def test_a_long_batch_lets_the_loop_serve_while_it_is_validated(monkeypatch):
     # 5,000 items of 5 labels: under both caps, so nothing but validation runs long. It used to
     # be validated in one piece, no other task running meanwhile.
     body = orjson.dumps({"items": _items(5_000, 5)})
+    events: list[str] = []
+    real = bodies._list_of
 
-    async def measure() -> tuple[int, int]:
-        turns = 0
+    class Logged:
+        def __init__(self, adapter):
+            self._adapter = adapter
+
+        def validate_json(self, data):
+            events.append("validate")
+            return self._adapter.validate_json(data)
+
+    monkeypatch.setattr(bodies, "_list_of", lambda model: Logged(real(model)))
+
+    async def measure() -> int:
         done = False
 
         async def other_task() -> None:
-            nonlocal turns
             while not done:
                 await asyncio.sleep(0)
-                turns += 1
+                events.append("turn")
 
         task = asyncio.create_task(other_task())
         await asyncio.sleep(0)
         items = await batch_items(body, False, 10_000, 100_000)
         done = True
         await task
-        return len(items), turns
+        return len(items)
 
-    count, turns = asyncio.run(measure())
-    assert count == 5_000
-    assert turns >= 9  # at least once between each two of its ten steps
+    assert asyncio.run(measure()) == 5_000
+    steps = [i for i, event in enumerate(events) if event == "validate"]
+    assert len(steps) >= 2, "validated in one piece"
+    for a, b in itertools.pairwise(steps):  # the other task ran between each two steps
+        assert "turn" in events[a + 1 : b], events[a : b + 1]
 
 
 def test_an_error_deep_in_a_long_batch_names_its_item():
