@@ -22,6 +22,10 @@ from cluster.query import QueryError
 router = APIRouter(tags=["prometheus"])
 MAX_FORM = 1 << 20
 FORM = "application/x-www-form-urlencoded"
+# The longest value of each parameter (the document states them; longer is 400). A time, an
+# RFC 3339 one included, or a step is a few dozen characters; a query or selector may be long.
+MAX_LENGTH = {"time": 64, "start": 64, "end": 64, "step": 64}
+MAX_TEXT = 10_000
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
@@ -50,7 +54,11 @@ class _Params:
         return values[-1] if values else None
 
     def all(self, name: str) -> list[str]:
-        return [value for key, value in self._pairs if key == name]
+        values = [value for key, value in self._pairs if key == name]
+        longest = MAX_LENGTH.get(name, MAX_TEXT)
+        if any(len(value) > longest for value in values):
+            raise QueryError(f'invalid parameter "{name}": longer than {longest} characters')
+        return values
 
     def query(self) -> str:
         text = self.get("query")
@@ -63,7 +71,7 @@ def _params(*names: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
     """The document's parameters of a route that reads them itself (URL or form)."""
     listed = []
     for name in names:
-        schema: dict[str, Any] = {"type": "string", "maxLength": 10_000}
+        schema: dict[str, Any] = {"type": "string", "maxLength": MAX_LENGTH.get(name, MAX_TEXT)}
         if name == "match[]":
             schema = {"type": "array", "items": schema}
         listed.append({"name": name, "in": "query", "required": name in required, "schema": schema})
