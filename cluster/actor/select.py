@@ -45,10 +45,13 @@ _LIMITS = Limits()
 _CLOCK_SLACK_MS = 1000
 
 
+Columns = tuple[list[int], list[float]]  # times in ms, strictly increasing, and their values
+
+
 class Points(Protocol):
     """One series' points, read between two times in milliseconds, both included."""
 
-    def points(self, start_ms: int, end_ms: int) -> list[tuple[int, float]]: ...
+    def points(self, start_ms: int, end_ms: int) -> Columns: ...
 
     def has(self, start_ms: int, end_ms: int) -> bool: ...
 
@@ -108,16 +111,20 @@ def select(
             if any(points.has(start, end) for start, end in merged):
                 found.append(wire.SeriesData(list(labels), [], []))
             continue
-        read = [p for start, end in merged for p in points.points(start, end)]
-        if not read:
+        times, values = points.points(*merged[0])
+        for start, end in merged[1:]:
+            more_times, more_values = points.points(start, end)
+            times += more_times
+            values += more_values
+        if not times:
             continue
-        total += len(read)
+        total += len(times)
         if total > query.max_points:
             raise QueryError(
                 f"query processing would read more than {query.max_points:,} samples",
                 error_type="execution",
             )
-        found.append(wire.SeriesData(list(labels), [t for t, _ in read], [v for _, v in read]))
+        found.append(wire.SeriesData(list(labels), times, values))
     return found
 
 
@@ -174,19 +181,16 @@ class Raw:
     def __init__(self, held: list[tuple[float, float]]) -> None:
         self._held = held
 
-    def points(self, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
-        read: list[tuple[int, float]] = []
+    def points(self, start_ms: int, end_ms: int) -> Columns:
         held = self._held
-        for i in range(bisect.bisect_left(held, start_ms, key=_ms_of), len(held)):
-            ts, value = held[i]
-            t = to_ms(ts)
-            if t > end_ms:
-                break
-            if read and read[-1][0] == t:
-                read[-1] = (t, value)
-            else:
-                read.append((t, value))
-        return read
+        low = bisect.bisect_left(held, start_ms, key=_ms_of)
+        high = bisect.bisect_right(held, end_ms, lo=low, key=_ms_of)
+        times = [round(ts * 1_000_000) // 1000 for ts, _ in held[low:high]]  # to_ms, inline
+        values = [value for _, value in held[low:high]]
+        if len(set(times)) < len(times):  # two in a millisecond: the last of each
+            last = dict(zip(times, values, strict=True))
+            times, values = list(last), list(last.values())
+        return times, values
 
     def has(self, start_ms: int, end_ms: int) -> bool:
         at = bisect.bisect_left(self._held, start_ms, key=_ms_of)
@@ -265,18 +269,18 @@ class _Counter:
         self._view = view
         self._label = label
 
-    def points(self, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+    def points(self, start_ms: int, end_ms: int) -> Columns:
         view, label = self._view, self._label
         now = view.now_ms
         at = min(now, end_ms) if end_ms >= now - _CLOCK_SLACK_MS else None
-        read = [(t, float(v)) for t, v in view.history(label, start_ms, end_ms)]
+        read = view.history(label, start_ms, end_ms)
         if at is not None and at >= start_ms and label in view.counts:
             read = [p for p in read if p[0] < at]
-            read.append((at, float(view.counts[label])))
-        return read
+            read.append((at, view.counts[label]))
+        return [t for t, _ in read], [float(v) for _, v in read]
 
     def has(self, start_ms: int, end_ms: int) -> bool:
-        return bool(self.points(start_ms, end_ms))  # a tick every 10 s of one hour at most
+        return bool(self.points(start_ms, end_ms)[0])  # a tick every 10 s of an hour at most
 
 
 def counters_source(view: CounterView) -> Source:

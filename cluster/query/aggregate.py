@@ -28,13 +28,18 @@ def aggregate(
     grouping: tuple[str, ...],
     without_labels: bool,
     k: float | None,
+    keys: dict[Labels, Labels] | None = None,
 ) -> VectorValue:
     """The aggregation of `vector` per group. A group is named by its `by` labels, or by all
-    but the `without` ones and the metric name; topk and bottomk keep whole samples."""
+    but the `without` ones and the metric name; topk and bottomk keep whole samples. `keys`:
+    each label set's group, remembered across the steps of one range query."""
     names = frozenset(grouping)
+    keys = {} if keys is None else keys
     groups: dict[Labels, list[tuple[Labels, float]]] = {}
     for labels, value in vector.items():
-        key = without(labels, names) if without_labels else keep(labels, names)
+        key = keys.get(labels)
+        if key is None:
+            key = keys[labels] = without(labels, names) if without_labels else keep(labels, names)
         groups.setdefault(key, []).append((labels, value))
     if op in _REDUCERS:
         reduce = _REDUCERS[op]

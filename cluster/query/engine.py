@@ -7,8 +7,10 @@ node one {labels: value} a step. Windows are left-open, (t - range, t]."""
 from __future__ import annotations
 
 import math
+import operator
 from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 
 from cluster.query.aggregate import aggregate
 from cluster.query.ast import (
@@ -165,15 +167,14 @@ class _Evaluation:
     @staticmethod
     def _load(storage: Storage, selector: VectorSelector, start: int, end: int) -> list[_Loaded]:
         loaded = []
-        for series in storage.select(selector.matchers, start / 1000, end / 1000):
+        for series in storage.select(selector.matchers, start, end):
             if not matches_all(selector.matchers, series.labels):
                 continue
-            points = [(to_ms(t), float(v)) for t, v in series.points]
-            kept = [(t, v) for t, v in points if start < t <= end]
-            if kept:
-                times = [t for t, _ in kept]
-                values = [v for _, v in kept]
-                loaded.append(_Loaded(from_mapping(series.labels), times, values))
+            low = bisect_right(series.times_ms, start)  # (start, end]
+            high = bisect_right(series.times_ms, end)
+            if low < high:
+                times, values = series.times_ms[low:high], series.values[low:high]
+                loaded.append(_Loaded(from_mapping(series.labels), list(times), list(values)))
         return loaded
 
     def _read(self, count: int) -> None:
@@ -233,13 +234,18 @@ class _Evaluation:
         """The window of `series` at each step."""
         windows = []
         low = high = 0
+        values = series.values
+        # resets[i]: how many of values[1..i] are below the one before; a window's count is
+        # a difference of two, not a pass over its points at every step.
+        resets = list(accumulate(map(operator.lt, values[1:], values), initial=0))
         for t in self._steps:
             end = t - node.selector.offset_ms
             start = end - node.range_ms
             low = bisect_right(series.times, start, low)
             high = bisect_right(series.times, end, high)
             self._read(high - low)
-            windows.append(Window(series.times[low:high], series.values[low:high], start, end))
+            count = resets[high - 1] - resets[low] if high > low else 0
+            windows.append(Window(series.times[low:high], values[low:high], start, end, count))
         return windows
 
     def _range_function(self, func: RangeFunction, node: MatrixSelector) -> list[VectorValue]:
@@ -291,8 +297,9 @@ class _Evaluation:
         ks: list[float | None] = [None] * len(self._steps)
         if node.param is not None:
             ks = list(self.scalar(node.param))
+        keys: dict[Labels, Labels] = {}
         return [
-            aggregate(node.op, vector, node.grouping, node.without, k)
+            aggregate(node.op, vector, node.grouping, node.without, k, keys)
             for vector, k in zip(self.vector(node.expr), ks, strict=True)
         ]
 

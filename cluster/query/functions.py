@@ -18,6 +18,7 @@ class Window:
     values: Sequence[float]
     start: int
     end: int
+    resets: int = -1  # how many values are below the one before (-1: not counted)
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,10 @@ def extrapolated_rate(window: Window, is_rate: bool) -> float | None:
     if len(values) < 2:
         return None
     result = values[-1] - values[0]
-    for previous, current in zip(values, values[1:], strict=False):
-        if current < previous:
-            result += previous
+    if window.resets:  # the engine counts them per series, once: most windows have none
+        for previous, current in zip(values, values[1:], strict=False):
+            if current < previous:
+                result += previous
     duration_to_start = (times[0] - window.start) / 1000
     duration_to_end = (window.end - times[-1]) / 1000
     sampled_interval = (times[-1] - times[0]) / 1000

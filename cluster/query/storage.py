@@ -4,34 +4,50 @@ side implements `Storage`; `MemoryStorage` holds series in memory (tests, snapsh
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Protocol
 
 from cluster.query.matchers import Matcher, matches_all
+from cluster.query.plan import to_ms
 
 
 @dataclass(frozen=True)
 class Series:
-    """One series: its labels, the metric name as `__name__`, and its points as
-    (unix seconds, value), sorted by time, one point a millisecond at most."""
+    """One series: its labels, the metric name as `__name__`, and its points as two columns,
+    times in unix milliseconds (strictly increasing) and their values. Columns, not pairs: the
+    engine reads windows of them by bisection, and a caller that has columns (the cluster's
+    wire) hands them over without a tuple a point."""
 
     labels: Mapping[str, str]
-    points: Sequence[tuple[float, float]]
+    times_ms: Sequence[int]
+    values: Sequence[float]
+
+    @classmethod
+    def of(cls, labels: Mapping[str, str], points: Iterable[tuple[float, float]]) -> Series:
+        """From (unix seconds, value) pairs, times rounded to the millisecond; ValueError for
+        a time that is not finite."""
+        pairs = list(points)
+        if not all(math.isfinite(t) for t, _ in pairs):
+            raise ValueError(f"points of {dict(labels)} are not finite and increasing")
+        return cls(labels, [to_ms(t) for t, _ in pairs], [float(v) for _, v in pairs])
 
 
 class Storage(Protocol):
-    def select(self, matchers: Sequence[Matcher], start: float, end: float) -> Iterable[Series]:
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> Iterable[Series]:
         """Every series matching all `matchers` (Matcher.matches, an absent label reading as
-        "") with its points from `start` to `end` (unix seconds, both included). More is
-        allowed: the engine drops series that do not match and points outside the span."""
+        "") with its points from `start_ms` to `end_ms` (both included). More is allowed: the
+        engine drops series that do not match and points outside the span."""
         ...
 
 
 class MemoryStorage:
-    """Series held in a list, selected by scanning it."""
+    """Series held in a list, selected by scanning it. `checked=False` skips checking that
+    times increase, for series whose source guarantees it (the cluster's wire)."""
 
-    def __init__(self, series: Iterable[Series]) -> None:
+    def __init__(self, series: Iterable[Series], checked: bool = True) -> None:
         self._series = list(series)
         seen: set[frozenset[tuple[str, str]]] = set()
         for one in self._series:
@@ -39,15 +55,18 @@ class MemoryStorage:
             if key in seen:
                 raise ValueError(f"two series have the labels {dict(one.labels)}")
             seen.add(key)
-            times = [t for t, _ in one.points]
-            if any(not math.isfinite(t) for t in times) or times != sorted(set(times)):
+            if len(one.times_ms) != len(one.values):
+                raise ValueError(f"points of {dict(one.labels)} have times and values unpaired")
+            if checked and any(a >= b for a, b in pairwise(one.times_ms)):
                 raise ValueError(f"points of {dict(one.labels)} are not finite and increasing")
 
-    def select(self, matchers: Sequence[Matcher], start: float, end: float) -> list[Series]:
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Series]:
         selected = []
         for one in self._series:
             if matches_all(matchers, one.labels):
-                points = [p for p in one.points if start <= p[0] <= end]
-                if points:
-                    selected.append(Series(one.labels, points))
+                low = bisect_left(one.times_ms, start_ms)
+                high = bisect_right(one.times_ms, end_ms)
+                if low < high:
+                    times, values = one.times_ms[low:high], one.values[low:high]
+                    selected.append(Series(one.labels, times, values))
         return selected

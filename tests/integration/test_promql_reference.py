@@ -73,7 +73,8 @@ def _ours(text: str, storage: MemoryStorage, params: dict[str, str]) -> dict[str
 
 def _storage(data: list[SeriesData]) -> MemoryStorage:
     return MemoryStorage(
-        Series(labels, [(t / 1000, v) for t, v in points]) for labels, points in data
+        Series(labels, [t for t, _ in points], [float(v) for _, v in points])
+        for labels, points in data
     )
 
 
@@ -89,7 +90,8 @@ def queries(rng: random.Random) -> list[tuple[str, dict[str, str]]]:
 
 def test_same_answers_as_prometheus(prometheus: str, data: list[SeriesData]) -> None:
     storage = MemoryStorage(
-        Series(labels, [(t / 1000, v) for t, v in points]) for labels, points in data
+        Series(labels, [t for t, _ in points], [float(v) for _, v in points])
+        for labels, points in data
     )
     rng = random.Random(SEED)
     maker = ExpressionMaker(rng)

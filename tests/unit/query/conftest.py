@@ -14,7 +14,7 @@ from cluster.query import (
 
 
 def storage(*series: tuple[dict[str, str], list[tuple[float, float]]]) -> MemoryStorage:
-    return MemoryStorage(Series(labels, points) for labels, points in series)
+    return MemoryStorage(Series.of(labels, points) for labels, points in series)
 
 
 def instant(text: str, data: MemoryStorage, at: float, limits: Limits | None = None) -> dict:

@@ -44,14 +44,14 @@ class Recording:
 def test_engine_asks_each_selector_once_with_its_span_and_refilters() -> None:
     backend = Recording(
         [
-            Series({"__name__": "x", "job": "a"}, [(50.0, 1.0), (90.0, 2.0), (200.0, 9.0)]),
-            Series({"__name__": "y", "job": "a"}, [(90.0, 5.0)]),
+            Series.of({"__name__": "x", "job": "a"}, [(50.0, 1.0), (90.0, 2.0), (200.0, 9.0)]),
+            Series.of({"__name__": "y", "job": "a"}, [(90.0, 5.0)]),
         ]
     )
     result = evaluate_instant(parse('x{job="a"} + x'), backend, 100)
     assert backend.calls == [
-        (('job="a"', '__name__="x"'), -200.0, 100.0),
-        (('__name__="x"',), -200.0, 100.0),
+        (('job="a"', '__name__="x"'), -200_000, 100_000),
+        (('__name__="x"',), -200_000, 100_000),
     ]
     # y was returned but does not match; the point at 200 is after the evaluation time.
     assert [(dict(s.labels), s.value) for s in result.samples] == [({"job": "a"}, 4.0)]
@@ -59,13 +59,13 @@ def test_engine_asks_each_selector_once_with_its_span_and_refilters() -> None:
 
 def test_memory_storage_validates_and_selects_by_span() -> None:
     with pytest.raises(ValueError, match="two series"):
-        MemoryStorage([Series({"a": "1"}, []), Series({"a": "1"}, [])])
+        MemoryStorage([Series.of({"a": "1"}, []), Series.of({"a": "1"}, [])])
     with pytest.raises(ValueError, match="increasing"):
-        MemoryStorage([Series({"a": "1"}, [(2.0, 0.0), (1.0, 0.0)])])
-    data = MemoryStorage([Series({"__name__": "x"}, [(1.0, 1.0), (5.0, 2.0)])])
-    (series,) = data.select(parse("x").matchers, 4, 6)
-    assert list(series.points) == [(5.0, 2.0)]
-    assert data.select(parse("x").matchers, 6, 9) == []
+        MemoryStorage([Series.of({"a": "1"}, [(2.0, 0.0), (1.0, 0.0)])])
+    data = MemoryStorage([Series.of({"__name__": "x"}, [(1.0, 1.0), (5.0, 2.0)])])
+    (series,) = data.select(parse("x").matchers, 4_000, 6_000)
+    assert (list(series.times_ms), list(series.values)) == ([5_000], [2.0])
+    assert data.select(parse("x").matchers, 6_000, 9_000) == []
 
 
 def test_empty_label_values_are_absent_labels() -> None:
