@@ -54,6 +54,8 @@ def generate(series: int, rng: random.Random) -> list[SeriesData]:
 
 
 def load(cluster: LocalCluster, data: list[SeriesData]) -> int:
+    """Post `data` as samples with labels (POST /v1/metrics), spread over the nodes; how many.
+    RuntimeError on an answer other than 201."""
     samples = [
         {
             "timestamp": rfc3339(t / 1000),

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from cluster.common.timeutil import rfc3339
 from cluster.ops.local import LocalCluster
+from scripts.query_bench import load
 from scripts.reference_prometheus import (
     SeriesData,
     difference,
@@ -49,20 +49,7 @@ def loaded(
     data: list[SeriesData], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalCluster]:
     with LocalCluster(tmp_path_factory.mktemp("promapi"), extra_env=ENV) as cluster:
-        samples = [
-            {
-                "timestamp": rfc3339(t / 1000),
-                "name": labels["__name__"],
-                "value": v,
-                "labels": {k: x for k, x in labels.items() if k != "__name__"},
-            }
-            for labels, points in data
-            for t, v in points
-        ]
-        for i in range(0, len(samples), 2000):
-            node = i // 2000 % len(cluster.urls)
-            response = httpx.post(f"{cluster.urls[node]}/v1/metrics", json=samples[i : i + 2000])
-            assert response.status_code == 201, response.text
+        load(cluster, data)  # POST /v1/metrics with labels, over the three nodes; 201 each
         yield cluster
 
 
