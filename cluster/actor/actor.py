@@ -34,6 +34,7 @@ tests and the nodes' route tests drive the class directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
@@ -72,6 +73,7 @@ _json = msgspec.json.encode
 _MAINTAIN_EVERY = 1.0  # seconds between two passes of `maintain` (pruning, snapshot retries)
 _RETRY_MAX = 60.0  # the longest wait before retrying a failed snapshot
 _FREEZE_EVERY = 60.0  # seconds between two gc.freeze() of what the actor holds
+_FOLD_STEP = 4_000  # counters a step of a fold writes: ~50 ms of the loop (~12 µs each, measured)
 
 
 # What holding a key costs beside its answer's JSON: the key, the digest, the entry (measured:
@@ -177,6 +179,8 @@ class MetricsActor:
         self._snapshot_due = False  # scheduled to run right after the current call
         self._closing = False
         self._folds = _Attempts("snapshot")
+        self._folding: asyncio.Task[None] | None = None  # a fold in steps (_fold_in_steps)
+        self._folding_labels: list[str] = []
         self._freeze_at = time.monotonic() + _FREEZE_EVERY
         # Folding the log costs more than replaying it: leave it to the usual threshold, so a
         # restart answers sooner. Only a log grown over several restarts is folded now.
@@ -380,13 +384,16 @@ class MetricsActor:
         self._snapshot_due = False
         if self._closing:
             return
-        if self._log_rows >= self._snapshot_every and self._folds.ready():
-            try:
-                self._fold()
-            except Exception as exc:  # LogError or not: retried, and /health says why
-                self._folds.failed(exc)
+        if self._log_rows >= self._snapshot_every and self._folds.ready() and not self._folding:
+            if len(self._dirty) > _FOLD_STEP and _running_loop():
+                self._folding = asyncio.get_running_loop().create_task(self._fold_in_steps())
             else:
-                self._folds.ok()
+                try:
+                    self._fold()
+                except Exception as exc:  # LogError or not: retried, and /health says why
+                    self._folds.failed(exc)
+                else:
+                    self._folds.ok()
         due = time.monotonic() - self._records_saved >= self._records_every
         if self._records_dirty and due and self._saves.ready():
             self._save_records()
@@ -409,9 +416,14 @@ class MetricsActor:
 
     def _fold(self, deleted: list[str] | None = None) -> None:
         """Fold the log into the counters' snapshot; remove the `deleted` counters in the same
-        transaction."""
+        transaction. A fold in steps under way is taken over: its labels are written here too,
+        since this one empties the whole log."""
+        if self._folding is not None:
+            self._dirty.update(self._folding_labels)
+            self._folding.cancel()
+            self._folding, self._folding_labels = None, []
         gone = set(deleted or ())
-        values = {label: self._counts[label] for label in self._dirty if label not in gone}
+        values = {k: self._counts[k] for k in self._dirty if k not in gone and k in self._counts}
         self._log.snapshot(values, deleted=deleted)
         for label in gone:
             del self._counts[label]
@@ -419,6 +431,36 @@ class MetricsActor:
             self._json = None
         self._dirty.clear()
         self._log_rows = 0
+
+    async def _fold_in_steps(self) -> None:
+        """Fold a long log a step at a time, batches committing between the steps: one
+        transaction wrote a million changed counters in 4.9-10 s (measured), every batch waiting.
+        Each step writes the current values of up to _FOLD_STEP of the counters changed when
+        the fold began; the last deletes the log's rows up to that moment. Values are absolute,
+        so a crash between steps loses nothing: recovery replays those rows over the snapshot.
+        Counters changed meanwhile are noted for the next fold."""
+        labels, rows = list(self._dirty), self._log_rows
+        self._folding_labels, self._dirty = labels, set()
+        try:
+            mark = self._log.log_mark()
+            for start in range(0, len(labels), _FOLD_STEP):
+                step = labels[start : start + _FOLD_STEP]
+                self._log.fold_step({k: self._counts[k] for k in step if k in self._counts})
+                # A timer, not sleep(0): woken by it, the fold queues behind the batches that
+                # arrived meanwhile instead of ahead of them, so they wait one step at most.
+                await asyncio.sleep(0.001)
+            self._log.fold_end(mark)
+        except asyncio.CancelledError:  # taken over by _fold, which wrote these labels
+            return
+        except Exception as exc:  # the labels stay to fold; retried after the backoff
+            self._dirty.update(labels)
+            self._folds.failed(exc)
+        else:
+            self._log_rows = max(0, self._log_rows - rows)
+            self._folds.ok()
+        finally:
+            if self._folding is asyncio.current_task():
+                self._folding, self._folding_labels = None, []
 
     def _save_records(self) -> None:
         """Save the record buffers, one save at a time: their state taken here (copies, ~150 ms
@@ -516,6 +558,10 @@ class MetricsActor:
             await self._server.close()
         if self._maintainer is not None:
             self._maintainer.cancel()
+        if self._folding is not None:  # the log keeps every row the fold had not deleted
+            self._folding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._folding
         if self._saving is not None:
             await self._saving
         self._log.close()
@@ -676,3 +722,11 @@ def _key_reused(key: str) -> Refused:
         f"Idempotency-Key {key!r} was already used for a different request; "
         "use a new key for a new request",
     )
+
+
+def _running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

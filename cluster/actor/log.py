@@ -34,6 +34,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -174,18 +175,51 @@ class DurableLog:
     def snapshot(self, values: dict[str, int], deleted: list[str] | None = None) -> None:
         """Fold the log into `counters` (given every label changed since the last snapshot);
         the `deleted` counters are removed in the same transaction."""
-        db = self._db
-        try:
-            db.execute("BEGIN")
+
+        def fold(db: sqlite3.Connection) -> None:
             db.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?)", values.items())
             db.execute("DELETE FROM log")
             db.executemany("DELETE FROM counters WHERE label = ?", [(d,) for d in deleted or ()])
+
+        self._in_transaction("write a snapshot", fold)
+
+    def log_mark(self) -> int:
+        """The last log row: a fold begun now covers it and every row before."""
+        try:
+            (mark,) = self._db.execute("SELECT coalesce(max(id), 0) FROM log").fetchone()
+        except sqlite3.Error as exc:
+            raise LogError(f"{self.path}: cannot read: {exc}") from exc
+        return mark
+
+    def fold_step(self, values: dict[str, int]) -> None:
+        """One step of a fold in steps: these counters' values into the snapshot, the log kept.
+        The values are absolute, as the log's rows are: a step written again, or the log's
+        rows replayed over it after a crash, give the same counts."""
+        self._in_transaction(
+            "write a snapshot",
+            lambda db: db.executemany(
+                "INSERT OR REPLACE INTO counters VALUES (?, ?)", values.items()
+            ),
+        )
+
+    def fold_end(self, mark: int) -> None:
+        """The last step: the log's rows up to `mark` (from `log_mark` when the fold began, its
+        every label written by a step since) go. Rows after it stay for the next fold."""
+        self._in_transaction(
+            "write a snapshot", lambda db: db.execute("DELETE FROM log WHERE id <= ?", (mark,))
+        )
+
+    def _in_transaction(self, what: str, work: Callable[[sqlite3.Connection], object]) -> None:
+        db = self._db
+        try:
+            db.execute("BEGIN")
+            work(db)
             db.execute("COMMIT")
         except Exception as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise LogError(f"{self.path}: cannot write a snapshot: {exc}") from exc
+                raise LogError(f"{self.path}: cannot {what}: {exc}") from exc
             raise
 
     def records_mark(self) -> int:

@@ -424,3 +424,89 @@ def test_after_close_no_snapshot_or_save_starts(db, caplog):
     actor = asyncio.run(scenario())
     assert "Exception in callback" not in caplog.text
     assert actor.describe()["snapshots"]["failures"] == 0
+
+
+def _many(seq, count, by=1):
+    return batch(seq, labels=[f"l{i:03d}" for i in range(count)], by=by)
+
+
+def test_a_long_fold_goes_in_steps_with_batches_between(db, monkeypatch):
+    monkeypatch.setattr(actor_module, "_FOLD_STEP", 10)
+    events = []
+
+    async def scenario():
+        actor = MetricsActor(db, snapshot_every=2)
+        real_step = actor._log.fold_step
+
+        def step(values):
+            events.append(("step", len(values)))
+            real_step(values)
+
+        actor._log.fold_step = step
+        actor.apply_now(_many(1, 35))
+        actor.apply_now(_many(2, 35))  # the second row: a fold is due, in steps (35 > 10)
+        await asyncio.sleep(0)  # the scheduled snapshot starts the fold
+        await asyncio.sleep(0)  # which writes its first step
+        assert actor._folding is not None and events == [("step", 10)]
+        actor._snapshot_every = 10**6  # no fold after this one: its leftover rows stay seen
+        while actor._folding is not None:
+            events.append(("batch", actor.apply_now(batch(len(events) + 10, ("late",)))))
+            await asyncio.sleep(0)
+        await actor.close()
+        return actor
+
+    actor = asyncio.run(scenario())
+    kinds = [kind for kind, _ in events]
+    assert [n for kind, n in events if kind == "step"] == [10, 10, 10, 5]
+    assert kinds.index("batch") < len(kinds) - 1 - kinds[::-1].index("step")  # interleaved
+    assert actor.describe()["snapshots"]["failures"] == 0
+    late = kinds.count("batch")
+    # The rows committed during the fold stay in the log, the others went.
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM log").fetchone() == (late,)
+    again = MetricsActor(db)
+    assert again._counts == {**{f"l{i:03d}": 2 for i in range(35)}, "late": late}
+
+
+def test_a_fold_stopped_between_steps_loses_and_doubles_nothing(db, monkeypatch):
+    monkeypatch.setattr(actor_module, "_FOLD_STEP", 10)
+
+    async def scenario():
+        actor = MetricsActor(db, snapshot_every=2)
+        real_step, steps = actor._log.fold_step, []
+
+        def step(values):
+            if len(steps) == 2:
+                raise LogError("disk full (simulated)")
+            steps.append(values)
+            real_step(values)
+
+        actor._log.fold_step = step
+        actor.apply_now(_many(1, 35, by=3))
+        actor.apply_now(_many(2, 35, by=4))
+        while actor._folding is not None or not steps:
+            await asyncio.sleep(0)
+        assert actor.describe()["snapshots"]["failures"] == 1
+        assert len(actor._dirty) == 35  # to fold again after the backoff
+        actor._log.close()  # as if the process died here: two steps written, the log whole
+
+    asyncio.run(scenario())
+    assert MetricsActor(db)._counts == {f"l{i:03d}": 7 for i in range(35)}
+
+
+def test_a_delete_during_a_fold_in_steps_takes_it_over(db, monkeypatch):
+    monkeypatch.setattr(actor_module, "_FOLD_STEP", 10)
+
+    async def scenario():
+        actor = MetricsActor(db, snapshot_every=2)
+        actor.apply_now(_many(1, 35))
+        actor.apply_now(_many(2, 35))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a step or two written
+        assert actor._folding is not None
+        await actor.delete_series(wire.DeleteSeries([[("__name__", "=", "l000")]]))
+        assert actor._folding is None
+        await actor.close()
+
+    asyncio.run(scenario())
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM log").fetchone() == (0,)
+    assert MetricsActor(db)._counts == {f"l{i:03d}": 2 for i in range(1, 35)}
