@@ -23,6 +23,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _UNEXPOSED = "unexposed_series"
 FORMATS = ("text/plain", "application/openmetrics-text")
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 JSON = ("application/json", "application/*", "*/*")
 
 Latest = tuple[str, tuple[tuple[str, str], ...], float, float]  # name, labels, ts, value
@@ -31,7 +32,13 @@ Latest = tuple[str, tuple[tuple[str, str], ...], float, float]  # name, labels, 
 def wanted(accept: str) -> bool:
     """Whether the client ranks an exposition format above JSON (q-values as RFC 9110 has
     them; a range without q has 1)."""
-    best = {"exposition": 0.0, "json": 0.0}
+    best = _weights(accept)
+    return max(best["text/plain"], best["application/openmetrics-text"]) > best["json"]
+
+
+def _weights(accept: str) -> dict[str, float]:
+    """The highest q each of the two formats and JSON get."""
+    best = dict.fromkeys((*FORMATS, "json"), 0.0)
     for media_range in accept.split(","):
         kind, *params = (part.strip().lower() for part in media_range.split(";"))
         quality = 1.0
@@ -42,10 +49,10 @@ def wanted(accept: str) -> bool:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0  # a malformed weight counts as none
-        side = "exposition" if kind in FORMATS else "json" if kind in JSON else None
+        side = kind if kind in FORMATS else "json" if kind in JSON else None
         if side:
             best[side] = max(best[side], quality)
-    return best["exposition"] > best["json"]
+    return best
 
 
 class _Snapshot:
@@ -72,7 +79,7 @@ class _Snapshot:
         for label in sorted(self._counters):
             family_name = label.removesuffix("_total")
             names = {family_name, f"{family_name}_total", f"{family_name}_created"}
-            if not _NAME.fullmatch(label) or names & taken:
+            if not _NAME.fullmatch(family_name) or names & taken:  # `_total` alone: ""
                 unexposed += 1
                 continue
             taken |= names
@@ -90,6 +97,9 @@ class _Snapshot:
 def render(
     accept: str, counters: Mapping[str, int], samples: Iterable[Latest]
 ) -> tuple[bytes, str]:
-    """The exposition the Accept header prefers, and its Content-Type."""
-    encoder, content_type = choose_encoder(accept)
+    """The exposition the Accept header prefers, and its Content-Type (OpenMetrics when it
+    weighs at least as much as the text format)."""
+    best = _weights(accept)
+    prefers = best["application/openmetrics-text"] >= best["text/plain"]
+    encoder, content_type = choose_encoder(OPENMETRICS if prefers else "text/plain")
     return encoder(_Snapshot(counters, samples)), content_type  # type: ignore[arg-type]

@@ -65,7 +65,7 @@ _WRITE = ("400", "409", "413", "415", "422", "429", "503")
 # /v1/metrics and /event answer a wrong Content-Type with 400, as their originals did;
 # /v1/integers reads any.
 _ORIGINAL_WRITE = ("400", "409", "413", "422", "429", "503")
-_ADMIN = ("400", "401", "403", "503")
+_ADMIN = ("400", "401", "403", "422", "503")
 
 # The error statuses each operation may answer, by operation id.
 ERRORS: dict[str, tuple[str, ...]] = {
@@ -94,7 +94,9 @@ ERRORS: dict[str, tuple[str, ...]] = {
     "delete_series": _ADMIN,
     "delete_series_put": _ADMIN,
     **{
-        f"prometheus_{name}{method}": ("400", "422", "503")
+        f"prometheus_{name}{method}": ("400", "413", "422", "503")
+        if method
+        else ("400", "422", "503")
         for name in ("query", "query_range", "series", "labels", "label_values")
         for method in ("", "_post")
     },

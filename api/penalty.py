@@ -12,12 +12,14 @@ accepted (a bulk loader). Only the routes that read a body (`BODY_ROUTES`) take 
 without a Content-Length (chunked) counts by the bytes the route read, and a held-back
 client's chunked body is read up to `penalty_body_bytes` to tell whether it is big.
 
-By connection, not by address: every local client shares 127.0.0.1, and one of them sending
-bad batches must not get another's good ones refused. A client that opens a new connection for
-each bad body is not held back, but then pays a connection each time. The node does not take
-X-Forwarded-For (api/__main__.py), so no client can name another's address. The connections
-remembered are bounded (the least recently refused go first); `penalty_refusals = 0` turns this
-off.
+By connection first: every local client shares 127.0.0.1, and one of them sending bad batches
+must not get another's good ones refused. A client that opens a new connection for each bad
+body escapes that, so its address is held back too, after `_PER_ADDRESS` times as many
+refusals within the window (then its neighbours on that address are held back with it, the
+price of not letting it through). The node does not take X-Forwarded-For
+(api/__main__.py), so no client can name another's address. The connections and addresses
+remembered are bounded (the least recently refused go first); `penalty_refusals = 0` turns
+this off.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ _BAD_INPUT = frozenset({400, 413, 415, 422})
 BODY_ROUTES = frozenset(
     {"/metrics", "/metrics/batch", "/v1/metrics", "/v1/hosts/metrics", "/event", "/v1/integers"}
 )
-_MAX_CLIENTS = 10_000  # connections remembered; the least recently refused go first
+_MAX_CLIENTS = 10_000  # connections and addresses remembered, the least recently refused first
+_PER_ADDRESS = 4  # a whole address is held back after this many times one connection's count
 
 
 class RefusedBodies:
@@ -57,7 +60,8 @@ class RefusedBodies:
                 return
             address, port = scope["client"][:2]
             client = f"{address} {port}"
-            wait = self.wait(client, time.monotonic())
+            now = time.monotonic()
+            wait = max(self.wait(client, now), self.wait(address, now, _PER_ADDRESS))
             if wait:
                 if declared is None:  # chunked: big or not, its first bytes tell
                     held, big = await _peek(receive, self._big)
@@ -78,6 +82,7 @@ class RefusedBodies:
                 if message["type"] == "http.response.start" and message["status"] in _BAD_INPUT:
                     if (declared or read) >= self._big:
                         self.refused(client, time.monotonic())
+                        self.refused(address, time.monotonic(), _PER_ADDRESS)
                 await send(message)
 
             await app(scope, receive if declared else counting, watching)
@@ -93,8 +98,9 @@ class RefusedBodies:
             and scope["path"] in BODY_ROUTES
         )
 
-    def wait(self, client: str, now: float) -> float:
-        """Seconds until `client` may send big bodies again (0: now)."""
+    def wait(self, client: str, now: float, times_more: int = 1) -> float:
+        """Seconds until `client` may send big bodies again (0: now), held back after
+        `times_more` times `penalty_refusals` refusals."""
         times = self._refused.get(client)
         if times is None:
             return 0.0
@@ -103,10 +109,10 @@ class RefusedBodies:
         if not times:
             del self._refused[client]
             return 0.0
-        return times[0] + self._window - now if len(times) >= self._limit else 0.0
+        return times[0] + self._window - now if len(times) >= self._limit * times_more else 0.0
 
-    def refused(self, client: str, now: float) -> None:
-        times = self._refused.pop(client, None) or deque(maxlen=self._limit)
+    def refused(self, client: str, now: float, times_more: int = 1) -> None:
+        times = self._refused.pop(client, None) or deque(maxlen=self._limit * times_more)
         times.append(now)
         self._refused[client] = times  # the most recently refused last
         while len(self._refused) > _MAX_CLIENTS:

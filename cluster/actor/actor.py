@@ -595,7 +595,11 @@ class MetricsActor:
             case wire.IntegerAverages(limit=limit):
                 return records.integers.averages(now, limit)
             case wire.Scrape():
-                latest = [(s.name, s.labels, *s.raw[-1]) for s in records.series.every() if s.raw]
+                latest = [
+                    (s.name, s.labels, s.times[-1] / 1000, s.values[-1])
+                    for s in records.series.every()
+                    if s.times
+                ]
                 return self._counts_json(), latest
             case wire.Select():
                 return wire.encode(select.select(query, self._sources(now)))
@@ -609,7 +613,8 @@ class MetricsActor:
     def _sources(self, now: float) -> list[select.Source]:
         """Where a query's series come from, the first holding a label set having it."""
         records = self._records
-        counters = select.CounterView(self._counts, records.history.points, round(now * 1000))
+        history = records.history
+        counters = select.CounterView(self._counts, history.points, round(now * 1000), history.has)
         return [
             select.samples_source(records.series),
             select.counters_source(counters),

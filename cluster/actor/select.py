@@ -17,8 +17,8 @@ before scanning past it, so one query cannot hold the actor however many selecto
 identical selectors are looked up once. A read of labels only (`points=False`) asks each series
 whether it has a point in its spans, without reading them.
 
-Times: raw samples are stored in seconds and read in milliseconds, truncated (Prometheus keeps
-milliseconds and drops the rest); of several samples in one millisecond the last posted wins.
+Times: in whole milliseconds, as Prometheus keeps them; samples are stored so (series.py),
+host rows and integer windows are truncated when read, the last of a millisecond kept.
 
 Pure Python: the actor passes its parts and its clock.
 """
@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import bisect
 import functools
+import sys
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from cluster.actor.series import Series, SeriesBuffer
+from cluster.actor.series import Series, SeriesBuffer, to_ms
 from cluster.common import wire
 from cluster.common.wire import series_key
 from cluster.query.errors import Limits, QueryError
@@ -165,36 +167,29 @@ def _name_only(matchers: list[Matcher]) -> bool:
     return matches_all([m for m in matchers if m.name != "__name__"], {})
 
 
-def to_ms(ts: float) -> int:
-    """Unix seconds as whole milliseconds, truncated (to microseconds first: 1.001 * 1000 is
-    1000.9999999999999, not below 1001)."""
-    return round(ts * 1_000_000) // 1000
-
-
-def _ms_of(sample: tuple[float, float]) -> int:
-    return to_ms(sample[0])
-
-
 class Raw:
-    """Points held as (unix seconds, value), sorted by time; one a millisecond, the last."""
+    """Points held as columns: times in ms, strictly increasing, and their values."""
 
-    def __init__(self, held: list[tuple[float, float]]) -> None:
-        self._held = held
+    def __init__(self, times: array, values: array) -> None:
+        self._times = times
+        self._values = values
+
+    @classmethod
+    def of_seconds(cls, held: list[tuple[float, float]]) -> Raw:
+        """From (unix seconds, value) pairs sorted by time; one a millisecond, the last."""
+        last: dict[int, float] = {}
+        for ts, value in held:
+            last[to_ms(ts)] = value
+        return cls(array("q", last), array("d", last.values()))
 
     def points(self, start_ms: int, end_ms: int) -> Columns:
-        held = self._held
-        low = bisect.bisect_left(held, start_ms, key=_ms_of)
-        high = bisect.bisect_right(held, end_ms, lo=low, key=_ms_of)
-        times = [round(ts * 1_000_000) // 1000 for ts, _ in held[low:high]]  # to_ms, inline
-        values = [value for _, value in held[low:high]]
-        if len(set(times)) < len(times):  # two in a millisecond: the last of each
-            last = dict(zip(times, values, strict=True))
-            times, values = list(last), list(last.values())
-        return times, values
+        low = bisect.bisect_left(self._times, start_ms)
+        high = bisect.bisect_right(self._times, end_ms, lo=low)
+        return self._times[low:high].tolist(), self._values[low:high].tolist()
 
     def has(self, start_ms: int, end_ms: int) -> bool:
-        at = bisect.bisect_left(self._held, start_ms, key=_ms_of)
-        return at < len(self._held) and to_ms(self._held[at][0]) <= end_ms
+        at = bisect.bisect_left(self._times, start_ms)
+        return at < len(self._times) and self._times[at] <= end_ms
 
 
 def samples_source(buffer: SeriesBuffer) -> Source:
@@ -202,7 +197,7 @@ def samples_source(buffer: SeriesBuffer) -> Source:
 
     def source(matchers: list[Matcher], budget: Budget) -> Iterator[tuple[Named, Points]]:
         for labels, series in _samples(buffer, matchers, budget):
-            yield labels, Raw(series.raw)
+            yield labels, Raw(series.times, series.values)
 
     return source
 
@@ -244,8 +239,10 @@ def to_delete(
     counts: Mapping[str, int],
     budget: Budget | None = None,
 ) -> tuple[set[str], set[str]]:
-    """The sample series (their keys) and the counters that the admin's selectors select."""
-    budget = budget or Budget()
+    """The sample series (their keys) and the counters that the admin's selectors select. Not
+    bounded by a query's budget unless given one: the delete is how an admin frees a full
+    store, which is when there are the most to look at."""
+    budget = budget or Budget(sys.maxsize)
     keys: set[str] = set()
     labels: set[str] = set()
     for raw in selectors:
@@ -258,8 +255,9 @@ def to_delete(
 @dataclass(frozen=True)
 class CounterView:
     counts: Mapping[str, int]
-    history: Callable[[str, int, int], list[tuple[int, int]]]
+    history: Callable[[str, int, int], list[tuple[int, int]]]  # CounterHistory.points
     now_ms: int
+    has_history: Callable[[str, int, int], bool] = lambda *_: False  # CounterHistory.has
 
 
 class _Counter:
@@ -269,18 +267,24 @@ class _Counter:
         self._view = view
         self._label = label
 
+    def _now(self, start_ms: int, end_ms: int) -> int | None:
+        """When the span takes the current value (None: it does not)."""
+        view = self._view
+        at = min(view.now_ms, end_ms) if end_ms >= view.now_ms - _CLOCK_SLACK_MS else None
+        return at if at is not None and at >= start_ms and self._label in view.counts else None
+
     def points(self, start_ms: int, end_ms: int) -> Columns:
         view, label = self._view, self._label
-        now = view.now_ms
-        at = min(now, end_ms) if end_ms >= now - _CLOCK_SLACK_MS else None
         read = view.history(label, start_ms, end_ms)
-        if at is not None and at >= start_ms and label in view.counts:
+        at = self._now(start_ms, end_ms)
+        if at is not None:
             read = [p for p in read if p[0] < at]
             read.append((at, view.counts[label]))
         return [t for t, _ in read], [float(v) for _, v in read]
 
     def has(self, start_ms: int, end_ms: int) -> bool:
-        return bool(self.points(start_ms, end_ms)[0])  # a tick every 10 s of an hour at most
+        now = self._now(start_ms, end_ms) is not None
+        return now or self._view.has_history(self._label, start_ms, end_ms)
 
 
 def counters_source(view: CounterView) -> Source:
@@ -314,7 +318,8 @@ def hosts_source(rows: Callable[[], list[tuple[str, float, float, float, float]]
                 labels = {"__name__": name, "id": host}
                 if matches_all(matchers, labels):
                     column = HOST_SERIES[name]
-                    yield tuple(sorted(labels.items())), Raw([(r[4], r[column]) for r in held])
+                    points = Raw.of_seconds([(r[4], r[column]) for r in held])
+                    yield tuple(sorted(labels.items())), points
 
     return source
 
@@ -325,7 +330,7 @@ def integers_source(points: Callable[[], list[tuple[float, float]]]) -> Source:
     def source(matchers: list[Matcher], budget: Budget) -> Iterator[tuple[Named, Points]]:
         if matches_all(matchers, {"__name__": "integer_average"}):
             budget.spend(1)
-            yield (("__name__", "integer_average"),), Raw(points())
+            yield (("__name__", "integer_average"),), Raw.of_seconds(points())
 
     return source
 

@@ -59,7 +59,7 @@ def pieces(value: Any) -> Iterator[bytes]:
             yield from pieces(item)
         yield b"]"
     else:
-        yield orjson.dumps(value)
+        yield orjson.dumps(value, default=_packed)
 
 
 def encode(value: Any) -> bytes:

@@ -216,9 +216,10 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(default=10_000, ge=1)
     max_request_labels: int = Field(default=100_000, ge=1)
     max_counters: int = Field(default=1_000_000, ge=1)
-    # A client (by address) that sent this many bodies of penalty_body_bytes or more refused
-    # as bad input within penalty_seconds gets 429 for its next big bodies until the oldest of
-    # those refusals is that old (api/penalty.py); small requests are never held back. 0: off.
+    # A client connection that sent this many bodies of penalty_body_bytes or more refused as
+    # bad input within penalty_seconds (an address: four times as many) gets 429 for its next
+    # big bodies until the oldest of those refusals is that old (api/penalty.py); small
+    # requests are never held back. 0: off.
     penalty_refusals: int = Field(default=5, ge=0, le=1000)
     penalty_seconds: float = Field(default=10.0, gt=0)
     penalty_body_bytes: int = Field(default=64 << 10, ge=1)

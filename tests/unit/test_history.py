@@ -118,3 +118,14 @@ def test_a_change_after_the_saved_state_shows_from_the_first_tick_after_loading(
     restarted.load(orjson.loads(saved))
     restarted.tick(30, {"a": 5})  # "a" grew after the save; the log gave it back
     assert restarted.points("a", 0, 30 * S) == [(10 * S, 1), (20 * S, 1), (30 * S, 5)]
+
+
+def test_has_answers_as_points_would():
+    history = CounterHistory(interval=10, retention=100)
+    for t, value in ((10, 1), (50, 2), (200, 3)):
+        history.note(["a"])
+        history.tick(t, {"a": value})
+    spans = [(a * S, b * S) for a in range(0, 230, 7) for b in range(a, 240, 11)]
+    for label in ("a", "unknown"):
+        for start, end in spans:
+            assert history.has(label, start, end) is bool(history.points(label, start, end))

@@ -78,6 +78,11 @@ def test_counters_read_their_history_and_their_value_now():
     # One ending long before it does not.
     [c] = select.select(wire.Select([wire.Span([("__name__", "=", "c")], 0, 115_000)]), sources)
     assert c.values == [1.0, 1.0]
+    # A label read asks whether there is a point, without building the points.
+    view = select.CounterView(counts, history.points, 125_500, history.has)
+    for (start, end), listed in [((0, 115_000), True), ((121_000, 123_000), False)]:
+        label_read = wire.Select([wire.Span([("__name__", "=", "c")], start, end)], False)
+        assert bool(select.select(label_read, [select.counters_source(view)])) is listed
 
 
 def test_the_first_part_holding_a_label_set_has_it():

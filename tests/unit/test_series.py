@@ -188,7 +188,7 @@ def test_state_saved_before_expiry_loads_and_counts_its_series_as_just_seen():
     for series in old.values():  # what the previous code saved
         del series["seen_at"], series["floors"]
     again = SeriesBuffer(idle_seconds=100)
-    again.load(orjson.loads(orjson.dumps(old)))
+    again.load(orjson.loads(statefile.encode(old)))
     assert again.expire(now=T0 + 1000) == 0  # stamped now, not expired at once
     assert again.raw("a") == buf.raw("a")
     assert again.expire(now=T0 + 1100) == 1
@@ -204,3 +204,16 @@ def test_state_round_trip_keeps_idle_times_and_floors():
     again.add("m", 0, 1.0)  # below the floor: skipped by the day resolution
     assert again.query("m", "day", 0, T0) == buf.query("m", "day", 0, T0)
     assert again.expire(now=T0 + 100) == 0  # the sample just added counts
+
+
+def test_a_state_saved_with_raw_pairs_loads_as_columns():
+    buf = SeriesBuffer()
+    for ts, value in ((T0, 1.0), (T0 + 0.0004, 2.0), (T0 + 5, 3.0)):
+        buf.add("a", ts, value)
+    old = buf.state()
+    for series in old.values():  # what the code before columns saved: pairs in seconds
+        series["raw"] = [[T0, 1.0], [T0 + 0.0004, 2.0], [T0 + 5, 3.0]]
+        del series["times"], series["values"]
+    again = SeriesBuffer()
+    again.load(orjson.loads(orjson.dumps(old)))
+    assert again.raw("a") == buf.raw("a") == [(T0, 2.0), (T0 + 5, 3.0)]  # one a millisecond

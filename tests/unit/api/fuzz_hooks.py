@@ -48,13 +48,18 @@ URL_ROOM = 60_000  # bytes of query string: the head's 64 KiB less the rest of i
 
 
 def _fit_url(query: dict[str, Any]) -> None:
-    while len(urlencode(query, doseq=True)) > URL_ROOM:
+    size = len(urlencode(query, doseq=True))
+    while size > URL_ROOM:
         key, value = max(query.items(), key=lambda item: len(urlencode({0: item[1]}, doseq=True)))
         if isinstance(value, list):
             longest = max(range(len(value)), key=lambda i: len(str(value[i])))
             value[longest] = str(value[longest])[: len(str(value[longest])) // 2]
         else:
             query[key] = str(value)[: len(str(value)) // 2]
+        smaller = len(urlencode(query, doseq=True))
+        if smaller >= size:  # only empty values left: nothing more to cut
+            return
+        size = smaller
 
 
 def _plain(value: Any, key: str = "") -> Any:

@@ -50,6 +50,7 @@ CLASHING = {
     "a-b": 5,  # no name
     "unexposed_series": 6,  # ours
     "temperature": 7,  # a gauge's name: left out
+    "_total": 8,  # its family's name would be empty
 }
 SAMPLES = [
     ("g_total", (("job", "a"),), 1.0, 10.0),
@@ -81,9 +82,23 @@ def test_every_name_once_whatever_the_clashes(accept):
     )
     assert ("x_total", 1.0) in samples and ("hits_total", 4.0) in samples
     assert families["x"].type == "counter" and families["g_total"].type == "gauge"
-    # x_total, g, a-b, our own name twice, temperature (a counter), b.c
-    assert families["unexposed_series"].samples[0].value == 7
+    # x_total, g, a-b, _total, our own name twice, temperature (a counter), b.c
+    assert families["unexposed_series"].samples[0].value == 8
     assert (
         text
         == exposition.render(accept, dict(reversed(CLASHING.items())), SAMPLES[::-1])[0].decode()
     )
+
+
+@pytest.mark.parametrize(
+    ("accept", "kind"),
+    [
+        ("text/plain, application/openmetrics-text;q=0", "text/plain"),
+        ("application/openmetrics-text;q=0.2, text/plain;q=0.5", "text/plain"),
+        (PROMETHEUS_2, "application/openmetrics-text"),
+        (PROMETHEUS_3, "application/openmetrics-text"),
+    ],
+)
+def test_the_format_is_the_one_weighed_most(accept, kind):
+    _, content_type = exposition.render(accept, {"x": 1}, [])
+    assert content_type.startswith(kind)

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from api.penalty import _MAX_CLIENTS, RefusedBodies
+from api.penalty import _MAX_CLIENTS, _PER_ADDRESS, RefusedBodies
 from tests.conftest import wait_for
 
 SMALL = {"penalty_refusals": 2, "penalty_body_bytes": 1024}
@@ -128,3 +128,15 @@ def test_one_connection_held_back_holds_back_no_other(make_client):
     neighbour = TestClient(client.app, client=("testclient", 50001))
     answer = neighbour.post("/metrics/batch", content=big_batch("served"), headers=JSON)
     assert answer.status_code == 200, answer.text
+
+
+def test_a_client_reconnecting_for_each_bad_body_is_held_back_by_its_address(make_client):
+    client = make_client(settings={**SMALL, "penalty_seconds": 60})
+    per_address = SMALL["penalty_refusals"] * _PER_ADDRESS
+    for port in range(per_address):  # one bad body a connection
+        other = TestClient(client.app, client=("testclient", 51_000 + port))
+        assert other.post("/metrics/batch", content=bad_big(), headers=JSON).status_code == 400
+    fresh = TestClient(client.app, client=("testclient", 52_000))
+    assert fresh.post("/metrics/batch", content=big_batch("x"), headers=JSON).status_code == 429
+    elsewhere = TestClient(client.app, client=("10.1.1.1", 52_000))
+    assert elsewhere.post("/metrics/batch", content=big_batch("y"), headers=JSON).status_code == 200

@@ -64,6 +64,17 @@ def test_counter_resets_add_back_the_value_before_them() -> None:
     assert values("increase(x[40s])", data, 40) == {labels(job="a"): pytest.approx(12.0)}
 
 
+def test_a_reset_right_after_a_windows_first_point_counts() -> None:
+    # 5, 1, 2, 3 at 10..40, window (5, 40]: growth 3 - 5 + 5 = 3; 5 s to extrapolate at the
+    # start, none at the end: 3 * 35 / 30. Resets are counted once per series (the one from 9
+    # to 5 is outside the window); this window's only one is between its first two points.
+    data = storage((X1, [(0.0, 9.0), (10.0, 5.0), (20.0, 1.0), (30.0, 2.0), (40.0, 3.0)]))
+    assert values("increase(x[35s])", data, 40) == {labels(job="a"): pytest.approx(3.5)}
+    # As a range: at 35, (0, 35] holds 5, 1, 2: growth 2 - 5 + 5, times 35 / 20.
+    steps = ranged("increase(x[35s])", data, 35, 40, 5)["result"][0]["values"]
+    assert [float(v) for _, v in steps] == [pytest.approx(3.5), pytest.approx(3.5)]
+
+
 def test_rate_needs_two_points() -> None:
     data = storage((X1, [(10.0, 5.0)]))
     assert values("rate(x[1m])", data, 30) == {}
