@@ -7,10 +7,8 @@ node one {labels: value} a step. Windows are left-open, (t - range, t]."""
 from __future__ import annotations
 
 import math
-import operator
 from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import accumulate
 
 from cluster.query.aggregate import aggregate
 from cluster.query.ast import (
@@ -40,7 +38,11 @@ from cluster.query.labels import Labels, drop_name, from_mapping
 from cluster.query.matchers import matches_all
 from cluster.query.plan import DEFAULT_LOOKBACK, spans_ms, to_ms
 from cluster.query.results import Matrix, Result, Sample, Scalar, SeriesPoints, String, Vector
+from cluster.query.steps import extrapolated_rates
 from cluster.query.storage import Storage
+
+# Range functions computed at every step of a range query at once (steps.py): is it a rate.
+_EVERY_STEP = {"rate": True, "increase": False}
 
 
 def evaluate_instant(
@@ -206,7 +208,7 @@ class _Evaluation:
                 func = FUNCTIONS[name]
                 if isinstance(func, RangeFunction):
                     assert isinstance(args[0], MatrixSelector)
-                    return self._range_function(func, args[0])
+                    return self._range_function(name, args[0])
                 assert isinstance(func, ElementFunction)
                 return self._element_function(func, args)
             case Aggregation():
@@ -234,28 +236,37 @@ class _Evaluation:
         """The window of `series` at each step."""
         windows = []
         low = high = 0
-        values = series.values
-        # resets[i]: how many of values[1..i] are below the one before; a window's count is
-        # a difference of two, not a pass over its points at every step.
-        resets = list(accumulate(map(operator.lt, values[1:], values), initial=0))
         for t in self._steps:
             end = t - node.selector.offset_ms
             start = end - node.range_ms
             low = bisect_right(series.times, start, low)
             high = bisect_right(series.times, end, high)
             self._read(high - low)
-            count = resets[high - 1] - resets[low] if high > low else 0
-            windows.append(Window(series.times[low:high], values[low:high], start, end, count))
+            windows.append(Window(series.times[low:high], series.values[low:high], start, end))
         return windows
 
-    def _range_function(self, func: RangeFunction, node: MatrixSelector) -> list[VectorValue]:
+    def _at_each_step(self, name: str, node: MatrixSelector) -> list[list[float | None]]:
+        """A range function's value at each step, for each series (None: none there)."""
+        loaded = self._series[id(node.selector)]
+        if name in _EVERY_STEP and len(self._steps) > 1:
+            ends = [t - node.selector.offset_ms for t in self._steps]
+            starts = [end - node.range_ms for end in ends]
+            points = [(series.times, series.values) for series in loaded]
+            found, read = extrapolated_rates(points, starts, ends, _EVERY_STEP[name])
+            self._read(read)
+            return found
+        func = FUNCTIONS[name]
+        assert isinstance(func, RangeFunction)
+        return [[func.apply(window) for window in self._windows(node, one)] for one in loaded]
+
+    def _range_function(self, name: str, node: MatrixSelector) -> list[VectorValue]:
         out: list[VectorValue] = [{} for _ in self._steps]
         producers: set[Labels] = set()
-        for series in self._series[id(node.selector)]:
+        at_each_step = self._at_each_step(name, node)
+        for series, found in zip(self._series[id(node.selector)], at_each_step, strict=True):
             labels = drop_name(series.labels)
             produced = False
-            for step, window in enumerate(self._windows(node, series)):
-                value = func.apply(window)
+            for step, value in enumerate(found):
                 if value is not None:
                     out[step][labels] = value
                     produced = True

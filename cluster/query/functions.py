@@ -18,7 +18,6 @@ class Window:
     values: Sequence[float]
     start: int
     end: int
-    resets: int = -1  # how many values are below the one before (-1: not counted)
 
 
 @dataclass(frozen=True)
@@ -57,10 +56,9 @@ def extrapolated_rate(window: Window, is_rate: bool) -> float | None:
     if len(values) < 2:
         return None
     result = values[-1] - values[0]
-    if window.resets:  # the engine counts them per series, once: most windows have none
-        for previous, current in zip(values, values[1:], strict=False):
-            if current < previous:
-                result += previous
+    for previous, current in zip(values, values[1:], strict=False):
+        if current < previous:
+            result += previous
     duration_to_start = (times[0] - window.start) / 1000
     duration_to_end = (window.end - times[-1]) / 1000
     sampled_interval = (times[-1] - times[0]) / 1000

@@ -1,0 +1,71 @@
+"""rate and increase at every step at once (cluster/query/steps.py) give the very floats the
+one-window-at-a-time path gives (functions.extrapolated_rate)."""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_right
+
+import pytest
+
+from cluster.query.functions import Window, extrapolated_rate
+from cluster.query.steps import extrapolated_rates
+
+
+def _one_at_a_time(series, starts, ends, is_rate):
+    found = []
+    for times, values in series:
+        row = []
+        for start, end in zip(starts, ends, strict=True):
+            low, high = bisect_right(times, start), bisect_right(times, end)
+            row.append(
+                extrapolated_rate(Window(times[low:high], values[low:high], start, end), is_rate)
+            )
+        found.append(row)
+    return found
+
+
+def _same(a, b):
+    return a is b is None or (
+        a is not None and b is not None and (a == b or (math.isnan(a) and math.isnan(b)))
+    )
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_every_step_at_once_gives_the_same_floats(seed):
+    rng = random.Random(seed)
+    series = []
+    for _ in range(rng.randrange(1, 6)):
+        t, value, times, values = rng.randrange(0, 5_000), rng.uniform(-5, 50), [], []
+        for _ in range(rng.randrange(0, 40)):
+            t += rng.randrange(1, 20_000)
+            value = (
+                rng.choice([0.0, value / 3]) if rng.random() < 0.15 else value + rng.uniform(0, 9)
+            )
+            times.append(t)
+            values.append(rng.choice([value, math.nan]) if rng.random() < 0.03 else value)
+        series.append((times, values))
+    window = rng.randrange(1, 120_000)
+    ends = list(range(rng.randrange(0, 50_000), 800_000, rng.randrange(5_000, 90_000)))
+    starts = [end - window for end in ends]
+    for is_rate in (True, False):
+        found, read = extrapolated_rates(series, starts, ends, is_rate)
+        wanted = _one_at_a_time(series, starts, ends, is_rate)
+        assert all(
+            _same(a, b)
+            for row, want in zip(found, wanted, strict=True)
+            for a, b in zip(row, want, strict=True)
+        ), (found, wanted)
+        assert read == sum(
+            bisect_right(t, e) - bisect_right(t, s)
+            for t, _ in series
+            for s, e in zip(starts, ends, strict=True)
+        )
+
+
+def test_no_points_at_all_gives_no_values():
+    assert extrapolated_rates([([], []), ([], [])], [0, 10], [5, 15], True) == (
+        [[None, None]] * 2,
+        0,
+    )
