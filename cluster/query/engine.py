@@ -41,7 +41,7 @@ from cluster.query.results import Matrix, Result, Sample, Scalar, SeriesPoints, 
 from cluster.query.steps import extrapolated_rates
 from cluster.query.storage import Storage
 
-# Range functions computed at every step of a range query at once (steps.py): is it a rate.
+# Range functions computed for every series and step at once (steps.py): is it a rate.
 _EVERY_STEP = {"rate": True, "increase": False}
 
 
@@ -248,7 +248,7 @@ class _Evaluation:
     def _at_each_step(self, name: str, node: MatrixSelector) -> list[list[float | None]]:
         """A range function's value at each step, for each series (None: none there)."""
         loaded = self._series[id(node.selector)]
-        if name in _EVERY_STEP and len(self._steps) > 1:
+        if name in _EVERY_STEP:
             ends = [t - node.selector.offset_ms for t in self._steps]
             starts = [end - node.range_ms for end in ends]
             points = [(series.times, series.values) for series in loaded]
