@@ -185,11 +185,7 @@ class DurableLog:
 
     def log_mark(self) -> int:
         """The last log row: a fold begun now covers it and every row before."""
-        try:
-            (mark,) = self._db.execute("SELECT coalesce(max(id), 0) FROM log").fetchone()
-        except sqlite3.Error as exc:
-            raise LogError(f"{self.path}: cannot read: {exc}") from exc
-        return mark
+        return self._last_row("log")
 
     def fold_step(self, values: dict[str, int]) -> None:
         """One step of a fold in steps: these counters' values into the snapshot, the log kept.
@@ -224,8 +220,11 @@ class DurableLog:
 
     def records_mark(self) -> int:
         """The last records row: a state taken now holds it and every row before."""
+        return self._last_row("records")
+
+    def _last_row(self, table: Literal["log", "records"]) -> int:
         try:
-            (mark,) = self._db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
+            (mark,) = self._db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
         except sqlite3.Error as exc:
             raise LogError(f"{self.path}: cannot read: {exc}") from exc
         return mark
