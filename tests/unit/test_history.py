@@ -79,7 +79,7 @@ def test_a_history_is_saved_packed_and_read_back_exactly():
         history.note(["a", "b"])
         history.tick(10 * (k + 1), {"a": value, "b": k})
     saved = statefile.encode(history.state())
-    assert b'"q":' in saved  # packed, but a's values, too far apart for int64 steps: a list
+    assert saved.count(b'"q":') == 4  # packed, a's values too, though their steps pass int64
     copy = CounterHistory(interval=10, retention=10**9)
     copy.load(orjson.loads(saved))
     for label in ("a", "b"):
