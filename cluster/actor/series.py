@@ -236,9 +236,6 @@ class SeriesBuffer:
         """The series of one name (as `every`, the objects themselves)."""
         return list(self._by_name.get(name, {}).values())
 
-    def __len__(self) -> int:
-        return len(self._series)
-
     def delete_keys(self, keys: set[str]) -> int:
         """Forget these series (by `series_key`) wholly (the admin's delete); how many went."""
         gone = keys & self._series.keys()
