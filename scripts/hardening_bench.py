@@ -7,6 +7,8 @@
            of the actor's event loop meanwhile (a 1 ms ticker running beside it)
   save     a save of the record buffers holding N last-hour events: how long the actor's
            loop is held (taking the state) and the longest pause while a thread writes it
+  fold     a fold of the log holding N changed counters: its time and the longest pause of the
+           actor's loop meanwhile (it goes in steps, batches between them)
   start    time of `start` on a throwaway cluster, and whether every /cluster is true then
   abuse    p99 of small POSTs on a node (wrk) alone, then while oversized batches hit it
 
@@ -197,6 +199,39 @@ def save(
                 f"| {run} | {last['bytes'] / 2**20:.0f} MiB | {1000 * taken:.0f} ms | "
                 f"{took:.2f} s | {1000 * max(gaps, default=0.0):.0f} ms |"
             )
+
+    _beside_a_ticker(measure)
+
+
+@app.command()
+def fold(
+    counters: Annotated[int, typer.Option(help="counters changed since the last fold")] = 1_000_000,
+) -> None:
+    """A fold of the log beside a 1 ms ticker on the actor's loop."""
+    actor = MetricsActor(
+        f"{tempfile.mkdtemp()}/c.sqlite3", snapshot_every=10**9, max_counters=2 * counters
+    )
+    for seq, start in enumerate(range(0, counters, 100_000), start=1):
+        labels = [f"c{i:08d}" for i in range(start, min(counters, start + 100_000))]
+        request = wire.Request([wire.Increment(labels, 1)], None)
+        actor.apply_now(wire.Batch(wire.BatchId("n", seq), {}, [request]))
+    gc.collect(1)
+    gc.freeze()  # as the actor's upkeep does every minute
+
+    async def measure(gaps: list[float]) -> None:
+        gaps.clear()
+        started = time.perf_counter()
+        actor._snapshot_every = 1
+        actor._try_snapshot()
+        while actor._folding is not None:
+            await asyncio.sleep(0.01)
+        took = time.perf_counter() - started
+        failures = actor.describe()["snapshots"]["failures"]
+        typer.echo("| changed counters | fold | longest loop pause | failures |")
+        typer.echo("|---|---|---|---|")
+        typer.echo(
+            f"| {counters:,} | {took:.1f} s | {1000 * max(gaps, default=0.0):.0f} ms | {failures} |"
+        )
 
     _beside_a_ticker(measure)
 
