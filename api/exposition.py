@@ -29,11 +29,15 @@ JSON = ("application/json", "application/*", "*/*")
 Latest = tuple[str, tuple[tuple[str, str], ...], float, float]  # name, labels, ts, value
 
 
-def wanted(accept: str) -> bool:
-    """Whether the client ranks an exposition format above JSON (q-values as RFC 9110 has
-    them; a range without q has 1)."""
+def chosen(accept: str) -> str | None:
+    """The exposition format the client ranks above JSON (q-values as RFC 9110 has them; a
+    range without q has 1), OpenMetrics when it weighs at least as much as the text format;
+    None: JSON."""
     best = _weights(accept)
-    return max(best["text/plain"], best["application/openmetrics-text"]) > best["json"]
+    text, openmetrics = best["text/plain"], best["application/openmetrics-text"]
+    if max(text, openmetrics) <= best["json"]:
+        return None
+    return OPENMETRICS if openmetrics >= text else "text/plain"
 
 
 def _weights(accept: str) -> dict[str, float]:
@@ -94,12 +98,7 @@ class _Snapshot:
         )
 
 
-def render(
-    accept: str, counters: Mapping[str, int], samples: Iterable[Latest]
-) -> tuple[bytes, str]:
-    """The exposition the Accept header prefers, and its Content-Type (OpenMetrics when it
-    weighs at least as much as the text format)."""
-    best = _weights(accept)
-    prefers = best["application/openmetrics-text"] >= best["text/plain"]
-    encoder, content_type = choose_encoder(OPENMETRICS if prefers else "text/plain")
+def render(kind: str, counters: Mapping[str, int], samples: Iterable[Latest]) -> tuple[bytes, str]:
+    """The exposition in the format `chosen` gave, and its Content-Type."""
+    encoder, content_type = choose_encoder(kind)
     return encoder(_Snapshot(counters, samples)), content_type  # type: ignore[arg-type]

@@ -161,8 +161,9 @@ def main(
     only_query: Annotated[bool, typer.Option(help="the query section alone")] = False,
 ) -> None:
     """Run the side-by-side benchmark and print markdown tables."""
+    query_repeat = 10 if quick else 30
     if only_query:
-        query_bench.run(repeat=10 if quick else 30)
+        query_bench.run(repeat=query_repeat)
         return
     loadgen.require_wrk()
     try:
@@ -201,7 +202,7 @@ def main(
         if extras:
             _extras(Path(tmp), base, seconds, quick, ours_env)
     if query:
-        query_bench.run(repeat=10 if quick else 30)
+        query_bench.run(repeat=query_repeat)
 
 
 def _extras(tmp: Path, base: int, seconds: int, quick: bool, ours_env: dict[str, str]) -> None:

@@ -153,11 +153,11 @@ def _ndjson_items(raw: bytes) -> list[IncrementIn]:
 @router.get("/metrics")
 async def all_counters(node: NodeDep, request: Request) -> Response:
     """Every counter as JSON, or in Prometheus's exposition format for a scraper that asks."""
-    accept = request.headers.get("accept", "")
-    if not exposition.wanted(accept):
+    kind = exposition.chosen(request.headers.get("accept", ""))
+    if kind is None:
         return Response(await node.read(wire.AllCounters()), media_type="application/json")
     counters, samples = await node.read(wire.Scrape())
-    body, content_type = exposition.render(accept, orjson.loads(counters), samples)
+    body, content_type = exposition.render(kind, orjson.loads(counters), samples)
     return Response(body, headers={"Content-Type": content_type})
 
 

@@ -369,14 +369,11 @@ class MetricsActor:
     def _schedule_snapshot(self) -> None:
         """Fold the log right after the current call has answered (in the loop's next turn),
         or now when no loop runs (tests driving `apply_now` directly)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        if not _running_loop():
             self._try_snapshot()
-            return
-        if not self._snapshot_due:
+        elif not self._snapshot_due:
             self._snapshot_due = True
-            loop.call_soon(self._try_snapshot)
+            asyncio.get_running_loop().call_soon(self._try_snapshot)
 
     def _try_snapshot(self) -> None:
         """Fold the log when it is long enough; start saving the record buffers when they

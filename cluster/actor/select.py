@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from cluster.actor.series import Series, SeriesBuffer, to_ms
+from cluster.actor.series import Series, SeriesBuffer, columns
 from cluster.common import wire
 from cluster.common.wire import series_key
 from cluster.query.errors import Limits, QueryError
@@ -177,10 +177,7 @@ class Raw:
     @classmethod
     def of_seconds(cls, held: list[tuple[float, float]]) -> Raw:
         """From (unix seconds, value) pairs sorted by time; one a millisecond, the last."""
-        last: dict[int, float] = {}
-        for ts, value in held:
-            last[to_ms(ts)] = value
-        return cls(array("q", last), array("d", last.values()))
+        return cls(*columns(held))
 
     def points(self, start_ms: int, end_ms: int) -> Columns:
         low = bisect.bisect_left(self._times, start_ms)

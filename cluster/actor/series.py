@@ -319,10 +319,17 @@ def _raw_columns(saved: dict[str, Any]) -> dict[str, array]:
     [seconds, value] pairs, maybe two in a millisecond (the last kept)."""
     if "raw" not in saved:
         return {"times": statefile.unpack(saved["times"]), "values": array("d", saved["values"])}
+    times, values = columns(saved["raw"])
+    return {"times": times, "values": values}
+
+
+def columns(pairs: Iterable[tuple[float, float]]) -> tuple[array, array]:
+    """(unix seconds, value) pairs sorted by time as columns in ms, one a millisecond: the
+    last of it."""
     last: dict[int, float] = {}
-    for ts, value in saved["raw"]:
+    for ts, value in pairs:
         last[to_ms(ts)] = value
-    return {"times": array("q", last), "values": array("d", last.values())}
+    return array("q", last), array("d", last.values())
 
 
 def _merge(found: dict[int, Rollup], bucket: int, rollup: Rollup) -> None:

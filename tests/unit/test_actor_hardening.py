@@ -426,6 +426,14 @@ def test_after_close_no_snapshot_or_save_starts(db, caplog):
     assert actor.describe()["snapshots"]["failures"] == 0
 
 
+async def _until(done, what, seconds=30.0):
+    """Loop turns until `done()`, failing past the deadline."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0)
+
+
 def _many(seq, count, by=1):
     return batch(seq, labels=[f"l{i:03d}" for i in range(count)], by=by)
 
@@ -449,7 +457,9 @@ def test_a_long_fold_goes_in_steps_with_batches_between(db, monkeypatch):
         await asyncio.sleep(0)  # which writes its first step
         assert actor._folding is not None and events == [("step", 10)]
         actor._snapshot_every = 10**6  # no fold after this one: its leftover rows stay seen
-        while actor._folding is not None:
+        deadline = time.monotonic() + 30
+        while actor._folding is not None:  # a batch a loop turn, until the fold has ended
+            assert time.monotonic() < deadline, "the fold did not end"
             events.append(("batch", actor.apply_now(batch(len(events) + 10, ("late",)))))
             await asyncio.sleep(0)
         await actor.close()
@@ -483,8 +493,7 @@ def test_a_fold_stopped_between_steps_loses_and_doubles_nothing(db, monkeypatch)
         actor._log.fold_step = step
         actor.apply_now(_many(1, 35, by=3))
         actor.apply_now(_many(2, 35, by=4))
-        while actor._folding is not None or not steps:
-            await asyncio.sleep(0)
+        await _until(lambda: actor._folding is None and steps, "the fold to stop")
         assert actor.describe()["snapshots"]["failures"] == 1
         assert len(actor._dirty) == 35  # to fold again after the backoff
         actor._log.close()  # as if the process died here: two steps written, the log whole

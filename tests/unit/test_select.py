@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.actor import select
+from cluster.actor import select, series
 from cluster.actor.history import CounterHistory
 from cluster.actor.series import SeriesBuffer
 from cluster.common import wire
@@ -138,7 +138,7 @@ def test_of_equal_times_the_last_posted_wins_and_times_truncate():
     buffer.add("y", 1.0019, 7.0)  # 1001.9 ms reads as 1001, as Prometheus keeps it
     [y] = _select([wire.Span([("__name__", "=", "y")], 0, 10_000)], buffer)
     assert (y.times_ms, y.values) == ([1001, 5000], [7.0, 1.0])
-    assert select.to_ms(1.001) == 1001
+    assert series.to_ms(1.001) == 1001
 
 
 def test_a_regex_on_the_name_looks_at_the_names_then_their_series():
