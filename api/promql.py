@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import ciso8601
+import numpy as np
 
 from cluster.common import wire
 from cluster.node.node import Node
@@ -94,8 +95,15 @@ async def _fetch(node: Node, spans: list[wire.Span], points: bool = True) -> lis
 
 
 def _storage(found: list[wire.SeriesData]) -> MemoryStorage:
-    # The actor's series come with increasing times (wire.SeriesData): not checked again.
-    return MemoryStorage((Series(dict(s.labels), s.times_ms, s.values) for s in found), False)
+    # The actor's series come with increasing times (wire.SeriesData): not checked again. Their
+    # columns are read where they lie, as arrays.
+    return MemoryStorage(
+        (
+            Series(dict(s.labels), np.frombuffer(s.times_ms, "<i8"), np.frombuffer(s.values, "<f8"))
+            for s in found
+        ),
+        False,
+    )
 
 
 async def instant(node: Node, text: str, at: float | None) -> dict[str, Any]:

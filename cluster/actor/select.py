@@ -47,7 +47,7 @@ _LIMITS = Limits()
 _CLOCK_SLACK_MS = 1000
 
 
-Columns = tuple[list[int], list[float]]  # times in ms, strictly increasing, and their values
+Columns = tuple[array, array]  # times in ms ('q'), strictly increasing, and values ('d')
 
 
 class Points(Protocol):
@@ -111,7 +111,7 @@ def select(
         merged = _merged(spans)
         if not query.points:
             if any(points.has(start, end) for start, end in merged):
-                found.append(wire.SeriesData(list(labels), [], []))
+                found.append(wire.SeriesData(list(labels), b"", b""))
             continue
         times, values = points.points(*merged[0])
         for start, end in merged[1:]:
@@ -126,7 +126,7 @@ def select(
                 f"query processing would read more than {query.max_points:,} samples",
                 error_type="execution",
             )
-        found.append(wire.SeriesData(list(labels), times, values))
+        found.append(wire.SeriesData.of(list(labels), times, values))
     return found
 
 
@@ -182,7 +182,7 @@ class Raw:
     def points(self, start_ms: int, end_ms: int) -> Columns:
         low = bisect.bisect_left(self._times, start_ms)
         high = bisect.bisect_right(self._times, end_ms, lo=low)
-        return self._times[low:high].tolist(), self._values[low:high].tolist()
+        return self._times[low:high], self._values[low:high]
 
     def has(self, start_ms: int, end_ms: int) -> bool:
         at = bisect.bisect_left(self._times, start_ms)
@@ -203,8 +203,9 @@ def _samples(
     buffer: SeriesBuffer, matchers: list[Matcher], budget: Budget
 ) -> Iterator[tuple[Named, Series]]:
     name, by_name = _name_equal(matchers), _of_name(matchers)
+    rest = [m for m in matchers if m.name != "__name__"]  # when the name is matched already
     if name is not None:
-        candidates = buffer.named(name)
+        candidates = buffer.named(name) if matches_all(by_name, {"__name__": name}) else []
     elif by_name:  # the names first (a look at each), then the series of those that match
         names = buffer.names()
         budget.spend(len(names))
@@ -212,12 +213,11 @@ def _samples(
             s for n in names if matches_all(by_name, {"__name__": n}) for s in buffer.named(n)
         ]
     else:
-        candidates = buffer.every()
+        candidates, rest = buffer.every(), matchers
     budget.spend(len(candidates))
     for series in candidates:
-        labels = {"__name__": series.name, **dict(series.labels)}
-        if matches_all(matchers, labels):
-            yield tuple(sorted(labels.items())), series
+        if not rest or matches_all(rest, dict(series.named)):
+            yield series.named, series
 
 
 def _counters(counts: Mapping[str, int], matchers: list[Matcher], budget: Budget) -> list[str]:
@@ -277,7 +277,7 @@ class _Counter:
         if at is not None:
             read = [p for p in read if p[0] < at]
             read.append((at, view.counts[label]))
-        return [t for t, _ in read], [float(v) for _, v in read]
+        return array("q", [t for t, _ in read]), array("d", [v for _, v in read])
 
     def has(self, start_ms: int, end_ms: int) -> bool:
         now = self._now(start_ms, end_ms) is not None

@@ -88,6 +88,11 @@ class Series:
     seen_at: float | None = None
     # Per resolution, the oldest bucket left by a trim: older samples skip that resolution.
     floors: dict[str, int] = field(default_factory=dict)
+    # The labels with __name__, sorted, as a query reads them: built once, not per query.
+    named: tuple[tuple[str, str], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.named = tuple(sorted((("__name__", self.name), *self.labels)))
 
 
 class SeriesBuffer:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import sys
+from array import array
 from collections import Counter
 from typing import Any, ClassVar, Literal
 
@@ -295,11 +297,36 @@ class Select(Read, frozen=True):
 
 class SeriesData(msgspec.Struct, array_like=True, frozen=True):
     """A selected series: its labels (with `__name__`, sorted) and its points in the spans
-    that selected it, times strictly increasing."""
+    that selected it, times strictly increasing: two columns, int64 milliseconds and float64
+    values, little-endian. Columns as bytes, not lists: a query of 1,000 series over an hour
+    spent ~40 ms decoding lists of numbers and none decoding bytes, which the node's engine
+    reads as arrays where they lie."""
 
     labels: list[tuple[str, str]]
-    times_ms: list[int]
-    values: list[float]
+    times_ms: bytes
+    values: bytes
+
+    @classmethod
+    def of(cls, labels: list[tuple[str, str]], times: array, values: array) -> SeriesData:
+        """From columns of the array module ('q' and 'd')."""
+        return cls(labels, _little(times), _little(values))
+
+    def columns(self) -> tuple[array, array]:
+        """The columns back, as arrays ('q' and 'd')."""
+        times, values = array("q"), array("d")
+        times.frombytes(self.times_ms)
+        values.frombytes(self.values)
+        if sys.byteorder == "big":
+            times.byteswap()
+            values.byteswap()
+        return times, values
+
+
+def _little(column: array) -> bytes:
+    if sys.byteorder == "big":
+        column = array(column.typecode, column)
+        column.byteswap()
+    return column.tobytes()
 
 
 class DeleteSeries(msgspec.Struct, frozen=True):

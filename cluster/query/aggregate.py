@@ -1,4 +1,7 @@
-"""Aggregation operators over one instant vector: sum, avg, min, max, count, topk, bottomk."""
+"""Aggregation operators: sum, avg, min, max, count, topk, bottomk over one instant vector
+(`aggregate`), and the first five over a vector at every step at once (`aggregate_columns`,
+numpy), which adds each group's members in the same order with the same operations, so the two
+give the same floats."""
 
 from __future__ import annotations
 
@@ -6,6 +9,9 @@ import heapq
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
+from cluster.query.columns import StepValues
 from cluster.query.errors import QueryError
 from cluster.query.floatmath import kahan_mean, kahan_sum, max_of, min_of
 from cluster.query.labels import Labels, keep, without
@@ -19,6 +25,7 @@ _REDUCERS: dict[str, Callable[[Sequence[float]], float]] = {
     "max": max_of,
     "count": lambda values: float(len(values)),
 }
+COLUMN_OPS = frozenset(_REDUCERS)  # what aggregate_columns computes
 _INT64_LIMIT = 2.0**63  # what Go's float64(math.MaxInt64) rounds to
 
 
@@ -65,3 +72,82 @@ def _select_k(op: str, groups: dict[Labels, list[tuple[Labels, float]]], k: floa
         )
         out.update(ranked)
     return out
+
+
+def aggregate_columns(
+    op: str, vector: StepValues, grouping: tuple[str, ...], without_labels: bool
+) -> StepValues:
+    """`aggregate` at every step of `vector` at once, for the ops of COLUMN_OPS. The groups go
+    member by member: the j-th member of every group that has one is added in one numpy
+    operation, so the work is one operation a member of the largest group."""
+    names = frozenset(grouping)
+    groups: dict[Labels, list[int]] = {}
+    for row, labels in enumerate(vector.labels):
+        key = without(labels, names) if without_labels else keep(labels, names)
+        groups.setdefault(key, []).append(row)
+    keys = list(groups)
+    order = sorted(range(len(keys)), key=lambda g: -len(groups[keys[g]]))  # largest first
+    members = [groups[keys[g]] for g in order]
+    shape = (len(keys), vector.values.shape[1])
+    reduced = _Reduction(op, shape)
+    with np.errstate(all="ignore"):  # inf - inf and the like, as Python's floats give them
+        width = len(members)
+        for j in range(len(members[0]) if members else 0):
+            while len(members[width - 1]) <= j:
+                width -= 1
+            rows = [group[j] for group in members[:width]]
+            reduced.add(width, vector.values[rows], vector.present[rows])
+        values = reduced.result()
+    for g, s in zip(*np.nonzero(reduced.overflowed), strict=True):  # rare: as aggregate does
+        there = [row for row in members[g] if vector.present[row, s]]
+        values[g, s] = kahan_mean([float(vector.values[row, s]) for row in there])
+    unsorted = np.empty_like(values)
+    unsorted[order] = values
+    present = np.empty_like(reduced.count, dtype=bool)
+    present[order] = reduced.count > 0
+    return StepValues(keys, unsorted, present)
+
+
+class _Reduction:
+    """The running state of one aggregation over groups (rows) and steps (columns); `add`
+    takes the next member of the first `width` groups, with whether it is there each step."""
+
+    def __init__(self, op: str, shape: tuple[int, int]) -> None:
+        self._op = op
+        self.count = np.zeros(shape, dtype=np.int64)
+        self._total = np.zeros(shape)  # sum and avg: Neumaier's sum, as floatmath.kahan_add
+        self._compensation = np.zeros(shape)
+        self._best = np.zeros(shape)  # min and max
+        # avg: cells whose sum overflowed, where Prometheus moves to an incremental mean
+        self.overflowed = np.zeros(shape, dtype=bool)
+
+    def add(self, width: int, value: np.ndarray, there: np.ndarray) -> None:
+        seen = self.count[:width] > 0
+        self.count[:width] += there
+        if self._op in ("min", "max"):
+            best = self._best[:width]
+            better = value < best if self._op == "min" else value > best
+            take = there & (~seen | better | np.isnan(best))
+            self._best[:width] = np.where(take, value, best)
+        elif self._op in ("sum", "avg"):
+            total, compensation = self._total[:width], self._compensation[:width]
+            new = total + value
+            big = np.abs(total) >= np.abs(value)
+            step = np.where(big, (total - new) + value, (value - new) + total)
+            infinite = np.isinf(new)
+            self._total[:width] = np.where(there, new, total)
+            added = np.where(infinite, 0.0, compensation + step)
+            self._compensation[:width] = np.where(there, added, compensation)
+            if self._op == "avg":
+                self.overflowed[:width] |= there & seen & infinite
+
+    def result(self) -> np.ndarray:
+        total, compensation, count = self._total, self._compensation, self.count
+        match self._op:
+            case "sum":
+                return np.where(np.isinf(total), total, total + compensation)
+            case "avg":
+                return total / count + compensation / count
+            case "count":
+                return count.astype(np.float64)
+        return self._best

@@ -2,15 +2,18 @@
 query) or at every step of a range (range query), with Prometheus 3's semantics.
 
 Each node is evaluated once for all steps: a scalar node gives one float a step, a vector
-node one {labels: value} a step. Windows are left-open, (t - range, t]."""
+node one {labels: value} a step, or, for selectors, range functions and the aggregations over
+them, columns (columns.StepValues) computed for every step at once. Windows are left-open,
+(t - range, t]."""
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import dataclass
 
-from cluster.query.aggregate import aggregate
+import numpy as np
+
+from cluster.query.aggregate import COLUMN_OPS, aggregate, aggregate_columns
 from cluster.query.ast import (
     SET_OPERATORS,
     Aggregation,
@@ -32,17 +35,14 @@ from cluster.query.binary import (
     vector_scalar,
     vector_vector,
 )
+from cluster.query.columns import Layout, StepValues
 from cluster.query.errors import Limits, QueryError
 from cluster.query.functions import FUNCTIONS, ElementFunction, RangeFunction, Window
 from cluster.query.labels import Labels, drop_name, from_mapping
 from cluster.query.matchers import matches_all
 from cluster.query.plan import DEFAULT_LOOKBACK, spans_ms, to_ms
 from cluster.query.results import Matrix, Result, Sample, Scalar, SeriesPoints, String, Vector
-from cluster.query.steps import extrapolated_rates
 from cluster.query.storage import Storage
-
-# Range functions computed for every series and step at once (steps.py): is it a rate.
-_EVERY_STEP = {"rate": True, "increase": False}
 
 
 def evaluate_instant(
@@ -106,6 +106,10 @@ def evaluate_range(
         points = tuple(zip(steps, run.scalar(expr), strict=True))
         _check_points(len(points), limits)
         return Matrix((SeriesPoints((), points),))
+    if _columnar(expr):
+        found = run.columns(expr).series(steps)
+        _check_points(sum(len(points) for _, points in found), limits)
+        return Matrix(tuple(SeriesPoints(labels, tuple(points)) for labels, points in found))
     series: dict[Labels, list[tuple[int, float]]] = {}
     total = 0
     for t, vector in zip(steps, run.vector(expr), strict=True):
@@ -135,13 +139,27 @@ def _check_points(count: int, limits: Limits) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Loaded:
-    """A series as the engine reads it: times in ms, parallel to values."""
+def _columnar(node: Expr) -> bool:
+    """Whether `node` is computed as columns (_Evaluation.columns)."""
+    match node:
+        case VectorSelector():
+            return True
+        case Call(func=name):
+            return isinstance(FUNCTIONS[name], RangeFunction)
+        case Aggregation(op=op, expr=inner):
+            return op in COLUMN_OPS and _columnar(inner)
+    return False
 
-    labels: Labels
-    times: list[int]
-    values: list[float]
+
+class _Loaded:
+    """A series as the engine reads it: times in ms (int64), parallel to values (float64)."""
+
+    __slots__ = ("labels", "times", "values")
+
+    def __init__(self, labels: Labels, times: np.ndarray, values: np.ndarray) -> None:
+        self.labels = labels
+        self.times = times
+        self.values = values
 
 
 class _Evaluation:
@@ -156,6 +174,7 @@ class _Evaluation:
         self._limits = limits
         self._samples = 0
         self._series: dict[int, list[_Loaded]] = {}
+        self._at = np.array(steps, dtype=np.int64)
         touched = 0
         for span in spans_ms(expr, steps[0], steps[-1], lookback_ms):
             loaded = self._load(storage, span.selector, span.start_ms, span.end_ms)
@@ -169,15 +188,22 @@ class _Evaluation:
     @staticmethod
     def _load(storage: Storage, selector: VectorSelector, start: int, end: int) -> list[_Loaded]:
         loaded = []
+        span = np.array((start, end), dtype=np.int64)
         for series in storage.select(selector.matchers, start, end):
             if not matches_all(selector.matchers, series.labels):
                 continue
-            low = bisect_right(series.times_ms, start)  # (start, end]
-            high = bisect_right(series.times_ms, end)
-            if low < high:
-                times, values = series.times_ms[low:high], series.values[low:high]
-                loaded.append(_Loaded(from_mapping(series.labels), list(times), list(values)))
+            times = np.asarray(series.times_ms, dtype=np.int64)
+            values = np.asarray(series.values, dtype=np.float64)
+            if not (len(times) and times[0] > start and times[-1] <= end):  # else all in span
+                low, high = np.searchsorted(times, span, side="right")  # (start, end]
+                times, values = times[low:high], values[low:high]
+            if len(times):
+                loaded.append(_Loaded(from_mapping(series.labels), times, values))
         return loaded
+
+    def _layout(self, selector: VectorSelector) -> Layout:
+        loaded = self._series[id(selector)]
+        return Layout([one.times for one in loaded], [one.values for one in loaded])
 
     def _read(self, count: int) -> None:
         self._samples += count
@@ -201,14 +227,11 @@ class _Evaluation:
         raise AssertionError(f"not a scalar node: {node!r}")  # the parser typed every node
 
     def vector(self, node: Expr) -> list[VectorValue]:
+        if _columnar(node):
+            return self.columns(node).per_step()
         match node:
-            case VectorSelector():
-                return self._selector(node)
             case Call(func=name, args=args):
                 func = FUNCTIONS[name]
-                if isinstance(func, RangeFunction):
-                    assert isinstance(args[0], MatrixSelector)
-                    return self._range_function(name, args[0])
                 assert isinstance(func, ElementFunction)
                 return self._element_function(func, args)
             case Aggregation():
@@ -219,66 +242,69 @@ class _Evaluation:
                 return [self._negate(vector) for vector in self.vector(inner)]
         raise AssertionError(f"not a vector node: {node!r}")
 
-    def _selector(self, node: VectorSelector) -> list[VectorValue]:
+    def columns(self, node: Expr) -> StepValues:
+        """A node for which _columnar holds, at every step."""
+        match node:
+            case VectorSelector():
+                return self._selector(node)
+            case Call(func=name, args=args):
+                func = FUNCTIONS[name]
+                assert isinstance(func, RangeFunction) and isinstance(args[0], MatrixSelector)
+                return self._range_function(func, args[0])
+            case Aggregation(op=op, expr=inner, grouping=grouping, without=without):
+                return aggregate_columns(op, self.columns(inner), grouping, without)
+        raise AssertionError(f"not a columnar node: {node!r}")
+
+    def _selector(self, node: VectorSelector) -> StepValues:
         """The newest point of each series in (t - lookback, t] at each step t."""
-        out: list[VectorValue] = [{} for _ in self._steps]
-        for series in self._series[id(node)]:
-            index = 0
-            for step, t in enumerate(self._steps):
-                end = t - node.offset_ms
-                index = bisect_right(series.times, end, index)
-                if index and series.times[index - 1] > end - self._lookback_ms:
-                    out[step][series.labels] = series.values[index - 1]
-                    self._read(1)
-        return out
+        layout = self._layout(node)
+        ends = self._at - node.offset_ms
+        index = layout.search(ends, "right")
+        has = index > layout.heads[:, None]
+        last = np.where(has, index - 1, 0)
+        present = has & (layout.times[last] > ends - self._lookback_ms)
+        self._read(int(present.sum()))
+        labels = [series.labels for series in self._series[id(node)]]
+        return StepValues(labels, layout.values[last], present)
 
     def _windows(self, node: MatrixSelector, series: _Loaded) -> list[Window]:
         """The window of `series` at each step."""
         windows = []
         low = high = 0
+        times, values = series.times.tolist(), series.values.tolist()
         for t in self._steps:
             end = t - node.selector.offset_ms
             start = end - node.range_ms
-            low = bisect_right(series.times, start, low)
-            high = bisect_right(series.times, end, high)
+            low = bisect_right(times, start, low)
+            high = bisect_right(times, end, high)
             self._read(high - low)
-            windows.append(Window(series.times[low:high], series.values[low:high], start, end))
+            windows.append(Window(times[low:high], values[low:high], start, end))
         return windows
 
-    def _at_each_step(self, name: str, node: MatrixSelector) -> list[list[float | None]]:
-        """A range function's value at each step, for each series (None: none there)."""
+    def _range_function(self, func: RangeFunction, node: MatrixSelector) -> StepValues:
         loaded = self._series[id(node.selector)]
-        if name in _EVERY_STEP:
-            ends = [t - node.selector.offset_ms for t in self._steps]
-            starts = [end - node.range_ms for end in ends]
-            points = [(series.times, series.values) for series in loaded]
-            found, read = extrapolated_rates(points, starts, ends, _EVERY_STEP[name])
+        ends = self._at - node.selector.offset_ms
+        if func.every_step is not None:
+            layout = self._layout(node.selector)
+            values, present, read = func.every_step(layout, ends - node.range_ms, ends)
             self._read(read)
-            return found
-        func = FUNCTIONS[name]
-        assert isinstance(func, RangeFunction)
-        return [[func.apply(window) for window in self._windows(node, one)] for one in loaded]
-
-    def _range_function(self, name: str, node: MatrixSelector) -> list[VectorValue]:
-        out: list[VectorValue] = [{} for _ in self._steps]
+        else:
+            shape = (len(loaded), len(self._steps))
+            found = [func.apply(window) for one in loaded for window in self._windows(node, one)]
+            present = np.array([v is not None for v in found], dtype=bool).reshape(shape)
+            values = np.array([0.0 if v is None else v for v in found]).reshape(shape)
+        labels = [drop_name(series.labels) for series in loaded]
         producers: set[Labels] = set()
-        at_each_step = self._at_each_step(name, node)
-        for series, found in zip(self._series[id(node.selector)], at_each_step, strict=True):
-            labels = drop_name(series.labels)
-            produced = False
-            for step, value in enumerate(found):
-                if value is not None:
-                    out[step][labels] = value
-                    produced = True
-            # As Prometheus: two series that differ only by name clash even at other steps.
+        # As Prometheus: two series that differ only by name clash even at other steps.
+        for row_labels, produced in zip(labels, present.any(axis=1).tolist(), strict=True):
             if not produced:
                 continue
-            if labels in producers:
+            if row_labels in producers:
                 raise QueryError(
                     "vector cannot contain metrics with the same labelset", error_type="execution"
                 )
-            producers.add(labels)
-        return out
+            producers.add(row_labels)
+        return StepValues(labels, values, present)
 
     def raw_matrix(self, node: MatrixSelector) -> Matrix:
         """At an instant query's only step: the points of each series in its window."""

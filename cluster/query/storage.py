@@ -45,28 +45,32 @@ class Storage(Protocol):
 
 class MemoryStorage:
     """Series held in a list, selected by scanning it. `checked=False` skips checking that
-    times increase, for series whose source guarantees it (the cluster's wire)."""
+    label sets are unique and times increase, for series whose source guarantees both (the
+    cluster's wire)."""
 
     def __init__(self, series: Iterable[Series], checked: bool = True) -> None:
         self._series = list(series)
         seen: set[frozenset[tuple[str, str]]] = set()
-        for one in self._series:
+        for one in self._series if checked else ():
             key = frozenset(one.labels.items())
             if key in seen:
                 raise ValueError(f"two series have the labels {dict(one.labels)}")
             seen.add(key)
             if len(one.times_ms) != len(one.values):
                 raise ValueError(f"points of {dict(one.labels)} have times and values unpaired")
-            if checked and any(a >= b for a, b in pairwise(one.times_ms)):
+            if any(a >= b for a, b in pairwise(one.times_ms)):
                 raise ValueError(f"points of {dict(one.labels)} are not finite and increasing")
 
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Series]:
         selected = []
         for one in self._series:
-            if matches_all(matchers, one.labels):
-                low = bisect_left(one.times_ms, start_ms)
-                high = bisect_right(one.times_ms, end_ms)
-                if low < high:
-                    times, values = one.times_ms[low:high], one.values[low:high]
-                    selected.append(Series(one.labels, times, values))
+            if not matches_all(matchers, one.labels):
+                continue
+            times = one.times_ms
+            if len(times) and start_ms <= times[0] and times[-1] <= end_ms:
+                selected.append(one)  # all in the span, as the cluster's wire hands them
+                continue
+            low, high = bisect_left(times, start_ms), bisect_right(times, end_ms)
+            if low < high:
+                selected.append(Series(one.labels, times[low:high], one.values[low:high]))
         return selected

@@ -21,6 +21,11 @@ def _buffer() -> SeriesBuffer:
     return buffer
 
 
+def _points(found: wire.SeriesData) -> tuple[list[int], list[float]]:
+    times, values = found.columns()
+    return times.tolist(), values.tolist()
+
+
 def _select(spans, buffer=None, **bounds) -> list[wire.SeriesData]:
     query = wire.Select(spans, **bounds)
     return select.select(query, [select.samples_source(buffer or _buffer())])
@@ -29,7 +34,7 @@ def _select(spans, buffer=None, **bounds) -> list[wire.SeriesData]:
 def test_points_in_the_span_one_a_millisecond():
     [a] = _select([wire.Span([("job", "=", "a")], 20_000, 30_000)])
     assert a.labels == [("__name__", "x"), ("job", "a")]
-    assert (a.times_ms, a.values) == ([20_000, 30_000], [20.0, 99.0])
+    assert _points(a) == ([20_000, 30_000], [20.0, 99.0])
 
 
 def test_overlapping_spans_give_each_point_once():
@@ -37,7 +42,7 @@ def test_overlapping_spans_give_each_point_once():
         wire.Span([("job", "=", "b")], 0, 20_000),
         wire.Span([("job", "=~", "b|c")], 15_000, 40_000),
     ]
-    found = {dict(s.labels)["job"]: s.times_ms for s in _select(spans)}
+    found = {dict(s.labels)["job"]: _points(s)[0] for s in _select(spans)}
     assert found == {"b": [10_000, 20_000, 30_000], "c": [20_000, 30_000]}
 
 
@@ -66,7 +71,7 @@ def test_counters_read_their_history_and_their_value_now():
     view = select.CounterView(counts, history.points, now_ms=125_500)
     sources = [select.counters_source(view)]
     [c] = select.select(wire.Select([wire.Span([("__name__", "=", "c")], 0, 200_000)]), sources)
-    assert list(zip(c.times_ms, c.values, strict=True)) == [
+    assert list(zip(*_points(c), strict=True)) == [
         (100_000, 1.0),
         (110_000, 1.0),
         (120_000, 1.0),
@@ -74,10 +79,11 @@ def test_counters_read_their_history_and_their_value_now():
     ]
     # A span ending just before the present (the node's clock read first) still takes it.
     [c] = select.select(wire.Select([wire.Span([("__name__", "=", "c")], 0, 125_000)]), sources)
-    assert (c.times_ms[-1], c.values[-1]) == (125_000, 3.0)
+    times, values = _points(c)
+    assert (times[-1], values[-1]) == (125_000, 3.0)
     # One ending long before it does not.
     [c] = select.select(wire.Select([wire.Span([("__name__", "=", "c")], 0, 115_000)]), sources)
-    assert c.values == [1.0, 1.0]
+    assert _points(c)[1] == [1.0, 1.0]
     # A label read asks whether there is a point, without building the points.
     view = select.CounterView(counts, history.points, 125_500, history.has)
     for (start, end), listed in [((0, 115_000), True), ((121_000, 123_000), False)]:
@@ -91,7 +97,7 @@ def test_the_first_part_holding_a_label_set_has_it():
     view = select.CounterView({"shared": 5, "only": 1}, lambda *_: [], now_ms=2_000)
     sources = [select.samples_source(buffer), select.counters_source(view)]
     found = select.select(wire.Select([wire.Span([("__name__", "=~", ".+")], 0, 3_000)]), sources)
-    assert sorted((dict(s.labels)["__name__"], s.values) for s in found) == [
+    assert sorted((dict(s.labels)["__name__"], _points(s)[1]) for s in found) == [
         ("only", [1.0]),
         ("shared", [7.0]),
     ]
@@ -126,7 +132,7 @@ def test_a_read_of_labels_counts_no_points():
     spans = [wire.Span([("__name__", "=", "x")], 0, 40_000)]
     found = _select(spans, max_points=1, points=False)
     assert [dict(s.labels)["job"] for s in found] == ["a", "b", "c"]
-    assert all(s.times_ms == [] for s in found)
+    assert all(_points(s) == ([], []) for s in found)
     # a series without a point in the span is not listed
     assert _select([wire.Span([("job", "=", "a")], 31_000, 40_000)], points=False) == []
 
@@ -137,7 +143,7 @@ def test_of_equal_times_the_last_posted_wins_and_times_truncate():
     buffer.add("y", 5.0, 1.0)  # smaller, but posted later
     buffer.add("y", 1.0019, 7.0)  # 1001.9 ms reads as 1001, as Prometheus keeps it
     [y] = _select([wire.Span([("__name__", "=", "y")], 0, 10_000)], buffer)
-    assert (y.times_ms, y.values) == ([1001, 5000], [7.0, 1.0])
+    assert _points(y) == ([1001, 5000], [7.0, 1.0])
     assert series.to_ms(1.001) == 1001
 
 

@@ -1,5 +1,5 @@
-"""rate and increase at every step at once (cluster/query/steps.py) give the very floats the
-one-window-at-a-time path gives (functions.extrapolated_rate)."""
+"""rate and increase at every step at once (rates.extrapolated_rates) give the very floats the
+one-window-at-a-time path gives (rates.extrapolated_rate)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,24 @@ import math
 import random
 from bisect import bisect_right
 
+import numpy as np
 import pytest
 
-from cluster.query.functions import Window, extrapolated_rate
-from cluster.query.steps import extrapolated_rates
+from cluster.query.columns import Layout
+from cluster.query.rates import extrapolated_rate, extrapolated_rates
+
+
+def _at_every_step(series, starts, ends, is_rate):
+    """extrapolated_rates over lists: a row a series, None where there is no value."""
+    layout = Layout(
+        [np.array(t, dtype=np.int64) for t, _ in series],
+        [np.array(v, dtype=np.float64) for _, v in series],
+    )
+    values, present, read = extrapolated_rates(
+        layout, np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64), is_rate
+    )
+    rows = zip(values.tolist(), present.tolist(), strict=True)
+    return [[v if ok else None for v, ok in zip(*row, strict=True)] for row in rows], read
 
 
 def _one_at_a_time(series, starts, ends, is_rate):
@@ -19,9 +33,7 @@ def _one_at_a_time(series, starts, ends, is_rate):
         row = []
         for start, end in zip(starts, ends, strict=True):
             low, high = bisect_right(times, start), bisect_right(times, end)
-            row.append(
-                extrapolated_rate(Window(times[low:high], values[low:high], start, end), is_rate)
-            )
+            row.append(extrapolated_rate(times[low:high], values[low:high], start, end, is_rate))
         found.append(row)
     return found
 
@@ -50,7 +62,7 @@ def test_every_step_at_once_gives_the_same_floats(seed):
     ends = list(range(rng.randrange(0, 50_000), 800_000, rng.randrange(5_000, 90_000)))
     starts = [end - window for end in ends]
     for is_rate in (True, False):
-        found, read = extrapolated_rates(series, starts, ends, is_rate)
+        found, read = _at_every_step(series, starts, ends, is_rate)
         wanted = _one_at_a_time(series, starts, ends, is_rate)
         assert all(
             _same(a, b)
@@ -65,7 +77,7 @@ def test_every_step_at_once_gives_the_same_floats(seed):
 
 
 def test_no_points_at_all_gives_no_values():
-    assert extrapolated_rates([([], []), ([], [])], [0, 10], [5, 15], True) == (
+    assert _at_every_step([([], []), ([], [])], [0, 10], [5, 15], True) == (
         [[None, None]] * 2,
         0,
     )
