@@ -1,5 +1,5 @@
 """PromQL (a subset, Prometheus 3 semantics) over series a Storage provides; no I/O, no Ray
-(numpy for rate and increase over a range query's steps). docs/query.md lists what is supported.
+(numpy for what is computed for every step at once). docs/query.md lists what is supported.
 
     expr = parse('sum by (job) (rate(http_requests_total[5m]))')
     spans = selector_spans(expr, start, end)      # what to fetch, for one snapshot

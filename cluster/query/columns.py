@@ -24,20 +24,49 @@ _ROOM = 2**62  # shifted times stay within int64
 @dataclass(frozen=True)
 class StepValues:
     """One row a label set: `values[row, step]` where `present[row, step]`. A label set may
-    repeat only in rows that are never present together."""
+    repeat only in rows that are never present together. The order of a step's samples (which
+    an aggregation adds in, and topk breaks ties by) is the rows' order, or where `rank` is
+    given, `rank[:, step]`'s: an aggregation's groups come in the order of their first sample
+    at each step, as they would in an evaluation of that step alone."""
 
     labels: list[Labels]
     values: np.ndarray  # float64, rows x steps
     present: np.ndarray  # bool, rows x steps
+    rank: np.ndarray | None = None  # int64, rows x steps
+
+    @classmethod
+    def of_steps(cls, vectors: list[dict[Labels, float]]) -> StepValues:
+        """From one dict a step, each step's order kept."""
+        rows: dict[Labels, int] = {}
+        for vector in vectors:
+            for labels in vector:
+                rows.setdefault(labels, len(rows))
+        shape = (len(rows), len(vectors))
+        values, present = np.zeros(shape), np.zeros(shape, dtype=bool)
+        rank = np.zeros(shape, dtype=np.int64)
+        for step, vector in enumerate(vectors):
+            for position, (labels, value) in enumerate(vector.items()):
+                row = rows[labels]
+                values[row, step], present[row, step], rank[row, step] = value, True, position
+        return cls(list(rows), values, present, rank)
 
     def per_step(self) -> list[dict[Labels, float]]:
-        """One dict a step, its labels in row order."""
-        out: list[dict[Labels, float]] = [{} for _ in range(self.values.shape[1])]
-        rows = zip(self.labels, self.values.tolist(), self.present.tolist(), strict=True)
-        for labels, values, present in rows:
-            for step, (value, there) in enumerate(zip(values, present, strict=True)):
-                if there:
-                    out[step][labels] = value
+        """One dict a step, its samples in the step's order."""
+        steps = self.values.shape[1]
+        if self.rank is None:
+            out: list[dict[Labels, float]] = [{} for _ in range(steps)]
+            rows = zip(self.labels, self.values.tolist(), self.present.tolist(), strict=True)
+            for labels, values, present in rows:
+                for step, (value, there) in enumerate(zip(values, present, strict=True)):
+                    if there:
+                        out[step][labels] = value
+            return out
+        out = []
+        for step in range(steps):
+            order = np.argsort(self.rank[:, step], kind="stable")
+            there = order[self.present[order, step]].tolist()
+            values = self.values[there, step].tolist()
+            out.append({self.labels[row]: value for row, value in zip(there, values, strict=True)})
         return out
 
     def series(self, steps: Sequence[int]) -> list[tuple[Labels, list[tuple[int, float]]]]:

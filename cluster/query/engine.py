@@ -107,8 +107,9 @@ def evaluate_range(
         _check_points(len(points), limits)
         return Matrix((SeriesPoints((), points),))
     if _columnar(expr):
-        found = run.columns(expr).series(steps)
-        _check_points(sum(len(points) for _, points in found), limits)
+        columns = run.columns(expr)
+        _check_points(int(columns.present.sum()), limits)
+        found = columns.series(steps)
         return Matrix(tuple(SeriesPoints(labels, tuple(points)) for labels, points in found))
     series: dict[Labels, list[tuple[int, float]]] = {}
     total = 0
@@ -120,15 +121,24 @@ def evaluate_range(
     return Matrix(tuple(SeriesPoints(k, tuple(v)) for k, v in sorted(series.items())))
 
 
+_TIME_LIMIT_MS = 2**62  # evaluation times and steps in ms, as int64 with room for offsets
+
+
 def _time_ms(seconds: float, what: str) -> int:
-    if not math.isfinite(seconds):
-        raise QueryError(f"{what} must be a finite number of seconds, not {seconds}")
+    if not math.isfinite(seconds) or abs(seconds) * 1000 > _TIME_LIMIT_MS:
+        raise QueryError(
+            f"{what} must be a finite number of seconds within ±{_TIME_LIMIT_MS // 1000:,}, "
+            f"not {seconds}"
+        )
     return to_ms(seconds)
 
 
 def _lookback_ms(lookback: float) -> int:
-    if not math.isfinite(lookback) or to_ms(lookback) <= 0:
-        raise QueryError(f"lookback must be a positive number of seconds, not {lookback}")
+    if not math.isfinite(lookback) or lookback * 1000 > _TIME_LIMIT_MS or to_ms(lookback) <= 0:
+        raise QueryError(
+            f"lookback must be a positive number of seconds up to {_TIME_LIMIT_MS // 1000:,}, "
+            f"not {lookback}"
+        )
     return to_ms(lookback)
 
 
@@ -147,7 +157,8 @@ def _columnar(node: Expr) -> bool:
         case Call(func=name):
             return isinstance(FUNCTIONS[name], RangeFunction)
         case Aggregation(op=op, expr=inner):
-            return op in COLUMN_OPS and _columnar(inner)
+            # Over a selector or a range function only: their rows are in each step's order.
+            return op in COLUMN_OPS and _columnar(inner) and not isinstance(inner, Aggregation)
     return False
 
 

@@ -67,7 +67,7 @@ def extrapolated_rates(
     falls = np.where(enough, resets[last] - resets[first], 0)
     v0, v1, t0, t1 = v[first], v[last], t[first], t[last]
     s_ms, e_ms = np.broadcast_to(starts, shape), np.broadcast_to(ends, shape)
-    with np.errstate(divide="ignore", invalid="ignore"):  # steps without two points
+    with np.errstate(all="ignore"):  # steps without two points; inf and NaN as Python has them
         result = v1 - v0
         if (falls == 1).any():  # the one fall's point before it, found by its index
             fell_at = np.maximum.accumulate(np.where(fell, np.arange(len(v)), 0))

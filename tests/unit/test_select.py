@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from api import promql
 from cluster.actor import select, series
 from cluster.actor.history import CounterHistory
 from cluster.actor.series import SeriesBuffer
@@ -157,3 +158,16 @@ def test_a_regex_on_the_name_looks_at_the_names_then_their_series():
     everything = wire.Select([wire.Span([("i", "!=", "x")], 0, 2_000)])
     with pytest.raises(QueryError, match="more than 25 series"):
         select.select(everything, [select.samples_source(buffer)], select.Budget(25))
+
+
+def test_the_node_reads_the_columns_the_actor_hands_over():
+    found = _select([wire.Span([("job", "=~", "a|b")], 0, 40_000)])
+    read = promql._storage(wire.decode_selected(wire.encode(found)))
+    by_job = {
+        s.labels["job"]: (list(s.times_ms), list(s.values))
+        for s in read.select([], -(2**62), 2**62)
+    }
+    assert by_job == {
+        "a": ([10_000, 20_000, 30_000], [10.0, 20.0, 99.0]),
+        "b": ([10_000, 20_000, 30_000], [10.0, 20.0, 30.0]),
+    }

@@ -9,8 +9,11 @@ import random
 import numpy as np
 import pytest
 
+from cluster.query import aggregate as aggregation
+from cluster.query import evaluate_instant, evaluate_range, parse
 from cluster.query.aggregate import COLUMN_OPS, aggregate, aggregate_columns
 from cluster.query.columns import Layout, StepValues
+from cluster.query.storage import MemoryStorage, Series
 
 _AWKWARD = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1.7e308, -1.7e308, 1e-300]
 
@@ -43,7 +46,9 @@ def _random_vector(rng: random.Random) -> StepValues:
 
 @pytest.mark.parametrize("seed", range(40))
 @pytest.mark.parametrize("op", sorted(COLUMN_OPS))
-def test_an_aggregation_over_columns_gives_the_same_floats(op, seed):
+@pytest.mark.parametrize("pass_cost", [0, 10**9])  # always a numpy pass a member; never
+def test_an_aggregation_over_columns_gives_the_same_floats(op, seed, pass_cost, monkeypatch):
+    monkeypatch.setattr(aggregation, "_PASS_COST", pass_cost)
     rng = random.Random(seed)
     vector = _random_vector(rng)
     grouping = tuple(rng.sample(["job", "instance", "__name__", "absent"], rng.randrange(0, 3)))
@@ -51,9 +56,10 @@ def test_an_aggregation_over_columns_gives_the_same_floats(op, seed):
     at_once = aggregate_columns(op, vector, grouping, without).per_step()
     for step, one in enumerate(vector.per_step()):
         wanted = aggregate(op, one, grouping, without, None)
-        assert {k: _bits(v) for k, v in at_once[step].items()} == {
-            k: _bits(v) for k, v in wanted.items()
-        }
+        # the same floats, in the same order (which topk and a further sum depend on)
+        assert [(k, _bits(v)) for k, v in at_once[step].items()] == [
+            (k, _bits(v)) for k, v in wanted.items()
+        ]
 
 
 def test_an_average_whose_sum_overflows_is_the_incremental_mean():
@@ -94,3 +100,49 @@ def test_a_layout_finds_each_series_points_as_a_search_of_each_would(wide):
             assert (found[row] - layout.heads[row]).tolist() == np.searchsorted(
                 one, at, side
             ).tolist()
+
+
+_EXPRESSIONS = [
+    "x",
+    "x offset 90s",
+    "sum(x)",
+    "avg by (job) (x)",
+    "max without (instance) (x)",
+    "min(max by (job) (x))",
+    "sum(sum by (job) (x))",
+    "topk(1, count by (job) (x))",
+    "bottomk(2, x)",
+    "sum by (job) (rate(x[2m]))",
+    "avg(increase(x[150s] offset 1m))",
+    "count(sum_over_time(x[2m]))",
+    "max by (job) (x) > bool 0",
+    "-sum(x)",
+]
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("text", _EXPRESSIONS)
+def test_each_step_of_a_range_query_is_the_instant_query_at_that_time(text, seed):
+    """The columns of a range query and a one-step evaluation give the same floats in the
+    same order: a member order that differs shows in topk's ties and -0.0 against 0.0."""
+    rng = random.Random(seed)
+    series = []
+    for i in range(rng.randrange(1, 12)):
+        times = sorted(rng.sample(range(0, 900_000, 1_000), rng.randrange(1, 40)))
+        values = [
+            rng.choice(_AWKWARD) if rng.random() < 0.1 else float(rng.randrange(-3, 9))
+            for _ in times
+        ]
+        labels = {"__name__": "x", "job": rng.choice("ab"), "instance": str(i)}
+        series.append(Series(labels, times, values))
+    storage = MemoryStorage(series)
+    expr = parse(text)
+    ranged = evaluate_range(expr, storage, 0, 900, 30)
+    by_step: dict[int, list] = {}
+    for one in ranged.series:
+        for t, value in one.points:
+            by_step.setdefault(t, []).append((one.labels, _bits(value)))
+    for t in range(0, 900_001, 30_000):
+        instant = evaluate_instant(expr, storage, t / 1000)
+        wanted = [(sample.labels, _bits(sample.value)) for sample in instant.samples]
+        assert sorted(by_step.get(t, [])) == sorted(wanted), t

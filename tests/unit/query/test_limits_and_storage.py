@@ -11,6 +11,7 @@ from cluster.query import (
     QueryError,
     Series,
     evaluate_instant,
+    evaluate_range,
     parse,
     selector_spans,
 )
@@ -83,11 +84,19 @@ def test_series_limit() -> None:
     assert len(instant("x", data, 1, Limits(max_series=5))["result"]) == 5
 
 
-def test_samples_limit_bounds_the_work() -> None:
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("sum_over_time(x[1m])", 2_400),  # 40 steps of 60 points: a window at a time
+        ("rate(x[1m])", 2_400),  # every step at once
+        ("sum(x)", 40),  # a point a step
+    ],
+)
+def test_samples_limit_bounds_the_work(text: str, read: int) -> None:
     data = storage(({"__name__": "x"}, [(float(i), 1.0) for i in range(100)]))
-    with pytest.raises(QueryError, match="read more than 999 samples"):
-        ranged("sum_over_time(x[1m])", data, 60, 99, 1, Limits(max_samples=999))
-    ranged("sum_over_time(x[1m])", data, 60, 99, 1, Limits(max_samples=2_400))
+    with pytest.raises(QueryError, match=f"read more than {read - 1:,} samples"):
+        ranged(text, data, 60, 99, 1, Limits(max_samples=read - 1))
+    ranged(text, data, 60, 99, 1, Limits(max_samples=read))
 
 
 def test_points_limit_bounds_the_answer() -> None:
@@ -107,5 +116,8 @@ def test_lookback_is_a_parameter() -> None:
     expr = parse("x")
     assert len(evaluate_instant(expr, data, 50, lookback=60).samples) == 1
     assert evaluate_instant(expr, data, 50, lookback=30).samples == ()
+    # in a range query, the series goes stale at the steps past the lookback
+    [only] = evaluate_range(expr, data, 0, 100, 10, lookback=35).series
+    assert [t for t, _ in only.points] == [0, 10_000, 20_000, 30_000]
     with pytest.raises(QueryError, match="lookback must be a positive"):
         evaluate_instant(expr, data, 50, lookback=0)

@@ -39,9 +39,12 @@ def _one_at_a_time(series, starts, ends, is_rate):
 
 
 def _same(a, b):
-    return a is b is None or (
-        a is not None and b is not None and (a == b or (math.isnan(a) and math.isnan(b)))
-    )
+    """The same float bit for bit (NaN as NaN, -0.0 not 0.0), or both None."""
+    if a is None or b is None:
+        return a is b
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
 
 
 @pytest.mark.parametrize("seed", range(30))
