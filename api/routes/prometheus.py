@@ -128,10 +128,8 @@ async def prometheus_series(request: Request, node: NodeDep) -> JSONResponse:
 async def prometheus_labels(request: Request, node: NodeDep) -> JSONResponse:
     """Every label name of the series `match[]` selects (all series without it)."""
     params = await _Params.of(request)
-    found = await promql.series_labels(
-        node, params.all("match[]"), params.get("start"), params.get("end")
-    )
-    return _success(sorted({name for labels in found for name in labels}))
+    match, start, end = params.all("match[]"), params.get("start"), params.get("end")
+    return _success(await promql.label_values(node, None, match, start, end))
 
 
 @router.get("/api/v1/label/{name}/values", openapi_extra=_LABELS)
@@ -145,10 +143,8 @@ async def prometheus_label_values(request: Request, name: str, node: NodeDep) ->
     if not _LABEL_NAME.fullmatch(name):
         raise QueryError(f"invalid label name: {name[:200]!r}")
     params = await _Params.of(request)
-    found = await promql.series_labels(
-        node, params.all("match[]"), params.get("start"), params.get("end")
-    )
-    return _success(sorted({labels[name] for labels in found if name in labels}))
+    match, start, end = params.all("match[]"), params.get("start"), params.get("end")
+    return _success(await promql.label_values(node, name, match, start, end))
 
 
 @router.get("/api/v1/status/buildinfo")

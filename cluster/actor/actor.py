@@ -600,6 +600,10 @@ class MetricsActor:
                 return self._counts_json(), latest
             case wire.Select():
                 return wire.encode(select.select(query, self._sources(now)))
+            case wire.LabelValues():
+                samples, after = self._parts(now)
+                view = self._counter_view(now)
+                return wire.encode(select.label_values(query, samples, view, after))
         raise InvalidInput(f"no read named {type(query).__name__}")
 
     def _counts_json(self) -> bytes:
@@ -609,15 +613,22 @@ class MetricsActor:
 
     def _sources(self, now: float) -> list[select.Source]:
         """Where a query's series come from, the first holding a label set having it."""
+        samples, after = self._parts(now)
+        return [samples, select.counters_source(self._counter_view(now)), *after]
+
+    def _parts(self, now: float) -> tuple[select.Source, list[select.Source]]:
+        """The sources besides the counters: the one before them, and those after."""
         records = self._records
-        history = records.history
-        counters = select.CounterView(self._counts, history.points, round(now * 1000), history.has)
-        return [
-            select.samples_source(records.series),
-            select.counters_source(counters),
+        return select.samples_source(records.series), [
             select.hosts_source(records.hosts.state),
             select.integers_source(functools.partial(records.integers.points, now)),
         ]
+
+    def _counter_view(self, now: float) -> select.CounterView:
+        history = self._records.history
+        return select.CounterView(
+            self._counts, history.points, round(now * 1000), history.has, history.labels
+        )
 
     async def info(self) -> dict[str, Any]:
         return {**self._ray_context(), **self.describe()}

@@ -29,7 +29,7 @@ import bisect
 import functools
 import sys
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -255,6 +255,23 @@ class CounterView:
     history: Callable[[str, int, int], list[tuple[int, int]]]  # CounterHistory.points
     now_ms: int
     has_history: Callable[[str, int, int], bool] = lambda *_: False  # CounterHistory.has
+    tracked: Callable[[], list[str]] = list  # CounterHistory.labels
+
+    def now_in(self, start_ms: int, end_ms: int) -> int | None:
+        """When a span takes the counters' current values (None: it does not)."""
+        if end_ms < self.now_ms - _CLOCK_SLACK_MS:
+            return None
+        at = min(self.now_ms, end_ms)
+        return at if at >= start_ms else None
+
+    def in_span(self, start_ms: int, end_ms: int, budget: Budget) -> Iterable[str]:
+        """The counters with a point in the span: all of them when it takes the present (no
+        look at each), else those whose history has one."""
+        if self.now_in(start_ms, end_ms) is not None:
+            return self.counts.keys()
+        tracked = self.tracked()
+        budget.spend(len(tracked))
+        return [label for label in tracked if self.has_history(label, start_ms, end_ms)]
 
 
 class _Counter:
@@ -266,9 +283,8 @@ class _Counter:
 
     def _now(self, start_ms: int, end_ms: int) -> int | None:
         """When the span takes the current value (None: it does not)."""
-        view = self._view
-        at = min(view.now_ms, end_ms) if end_ms >= view.now_ms - _CLOCK_SLACK_MS else None
-        return at if at is not None and at >= start_ms and self._label in view.counts else None
+        at = self._view.now_in(start_ms, end_ms)
+        return at if at is not None and self._label in self._view.counts else None
 
     def points(self, start_ms: int, end_ms: int) -> Columns:
         view, label = self._view, self._label
@@ -290,6 +306,45 @@ def counters_source(view: CounterView) -> Source:
             yield (("__name__", label),), _Counter(view, label)
 
     return source
+
+
+def label_values(
+    query: wire.LabelValues,
+    samples: Source,
+    counters: CounterView,
+    after: list[Source],
+    budget: Budget | None = None,
+) -> list[str]:
+    """A label read over every series (no match[]; Grafana's metric browser asks it), as a
+    Select of every series would find them (`samples`, then the counters, then the parts
+    `after`, the first holding a label set having it), but the counters taken in bulk: they
+    may be millions, and their only label is their name. A value may repeat."""
+    budget = budget or Budget()
+    start, end, name = query.start_ms, query.end_ms, query.name
+    found: set[str] = set()
+    shadowed: set[str] = set()  # counters whose label set a sample series has
+    seen: set[Named] = set()
+    for part, source in enumerate([samples, *after]):
+        for labels, points in source([], budget):
+            only_name = labels[0][1] if len(labels) == 1 else None
+            if labels in seen or (part and only_name in counters.counts):
+                continue  # an earlier part's
+            seen.add(labels)
+            if only_name is not None and not part:
+                shadowed.add(only_name)
+            if points.has(start, end):
+                found.update(k if name is None else v for k, v in labels if name in (None, k))
+    if name not in (None, "__name__"):
+        return list(found)
+    in_span = counters.in_span(start, end, budget)
+    if name is None:
+        if any(label not in shadowed for label in in_span):
+            found.add("__name__")
+        return list(found)
+    decided = shadowed - found  # the sample series without a point in the span
+    # No set of a million labels: a list (a copy in C), repeats left for the node to drop.
+    counted = list(in_span) if not decided else [c for c in in_span if c not in decided]
+    return [*found, *counted]
 
 
 def hosts_source(rows: Callable[[], list[tuple[str, float, float, float, float]]]) -> Source:

@@ -171,3 +171,65 @@ def test_the_node_reads_the_columns_the_actor_hands_over():
         "a": ([10_000, 20_000, 30_000], [10.0, 20.0, 99.0]),
         "b": ([10_000, 20_000, 30_000], [10.0, 20.0, 30.0]),
     }
+
+
+def _label_reads(name, start, end, budget=None):
+    """label_values, and the same read done as a Select of every series (the reference)."""
+    buffer = SeriesBuffer(max_series=10)
+    buffer.add("shared", 1.0, 7.0)  # a sample without labels: it has the counter "shared"
+    buffer.add("old", 1.0, 1.0)  # ... and "old", but its one point is long before the span
+    buffer.add("x", 50.0, 1.0, (("job", "a"),))
+    history = CounterHistory(interval=10)
+    history.note(["past"])
+    history.tick(30, {"past": 4})
+    counts = {"shared": 5, "old": 2, "past": 4, "now": 1, "integer_average": 3}
+    view = select.CounterView(counts, history.points, 100_000, history.has, history.labels)
+    samples = select.samples_source(buffer)
+    after = [
+        select.hosts_source(lambda: [("h1", 0.5, 0.25, 0.125, 60.0)]),
+        select.integers_source(lambda: [(70.0, 2.0)]),  # the counter of that name has it
+    ]
+    query = wire.LabelValues(name, start, end)
+    found = select.label_values(query, samples, view, after, budget)
+    every = wire.Select([wire.Span([], start, end)], points=False)
+    listed = select.select(every, [samples, select.counters_source(view), *after])
+    pairs = [pair for s in listed for pair in s.labels]
+    wanted = {k if name is None else v for k, v in pairs if name in (None, k)}
+    return sorted(set(found)), sorted(wanted)  # the node drops repeats
+
+
+@pytest.mark.parametrize("name", [None, "__name__", "job", "id", "absent"])
+@pytest.mark.parametrize(
+    "span",
+    [
+        (0, 200_000),
+        (20_000, 200_000),
+        (40_000, 55_000),
+        (0, 25_000),
+        (95_000, 96_000),
+        (60_000, 80_000),
+    ],
+)
+def test_a_label_read_of_every_series_finds_what_a_select_of_every_series_does(name, span):
+    found, wanted = _label_reads(name, *span)
+    assert found == wanted
+
+
+def test_a_label_read_takes_the_counters_in_bulk_when_the_span_takes_the_present():
+    # 3 sample series, 3 host series and 1 integer series looked at; 5 counters not
+    found, wanted = _label_reads("__name__", 20_000, 200_000, select.Budget(7))
+    assert (
+        found
+        == wanted
+        == [
+            "host_cpu_usage",
+            "host_disk_usage",
+            "host_memory_usage",
+            "integer_average",
+            "now",
+            "past",
+            "x",
+        ]
+    )  # "shared" and "old" are their sample series', without a point in the span
+    with pytest.raises(QueryError, match="more than 7 series"):  # each counter with a history
+        _label_reads("__name__", 0, 25_000, select.Budget(7))
