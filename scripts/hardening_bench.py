@@ -11,6 +11,8 @@
            actor's loop meanwhile (it goes in steps, batches between them)
   start    time of `start` on a throwaway cluster, and whether every /cluster is true then
   abuse    p99 of small POSTs on a node (wrk) alone, then while oversized batches hit it
+  label-reads  the same beside label reads without match[] over N counters (Grafana's
+           metric browser), and how long each took
 
 Each prints a markdown table. The cluster `start` makes uses free ports and a temporary data
 dir and is stopped by pid.
@@ -299,52 +301,100 @@ def abuse(
 ) -> None:
     """Small POSTs on node 0, alone and while a client keeps sending it refused batches."""
     hostile = orjson.dumps({"items": [{"labels": ["a"] * 100, "increment": 1}] * 9_000})
-    small = orjson.dumps({"labels": ["calm"], "increment": 1}).decode()
     off = {} if penalty else {"METRICS_PENALTY_REFUSALS": "0"}
     cluster = LocalCluster(Path(tempfile.mkdtemp()) / "cluster", extra_env=off)
     cluster.start()
     try:
-        cluster.post(0, ["calm"], 1).raise_for_status()  # the actor exists
-        target = [f"{cluster.urls[0]}/metrics"]
-        typer.echo(
-            "| phase | small POSTs/s | p50 | p99 | non-2xx | refused batches (status: count) |"
-        )
-        typer.echo("|---|---|---|---|---|---|")
-        for phase in ("alone", "with oversized batches"):
-            stop = threading.Event()
-            statuses: dict[int, int] = {}
-            times: list[float] = []
+        url = f"{cluster.urls[0]}/metrics/batch"
+        headers = {"Content-Type": "application/json"}
 
-            url = f"{cluster.urls[0]}/metrics/batch"
-            args = (url, hostile, stop, statuses, times)
-            thread = threading.Thread(target=_attack, args=args) if phase != "alone" else None
-            if thread:
-                thread.start()
-            result = loadgen.post(target, small, seconds, connections)
-            stop.set()
-            if thread:
-                thread.join()
-            refused = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())) or "-"
-            if times:
-                refused += f" (median {1000 * statistics.median(times):.0f} ms each)"
-            typer.echo(
-                f"| {phase} | {result.rps:,.0f} | {result.p50_ms:.1f} ms | "
-                f"{result.p99_ms:.1f} ms | {result.non2xx} | {refused} |"
-            )
+        def send(client: httpx.Client) -> int:
+            return client.post(url, content=hostile, headers=headers).status_code
+
+        _small_posts_beside(cluster, send, "oversized batches", seconds, connections)
     finally:
         cluster.stop()
 
 
-def _attack(
-    url: str, body: bytes, stop: threading.Event, statuses: dict[int, int], times: list[float]
+@app.command()
+def label_reads(
+    counters: Annotated[int, typer.Option(help="counters (room left for the calm one)")] = 999_999,
+    seconds: Annotated[int, typer.Option(help="seconds of load per phase")] = 8,
+    connections: Annotated[int, typer.Option(help="wrk connections")] = 8,
 ) -> None:
-    """Send `body` to `url` back to back until `stop`, counting the answers."""
-    with httpx.Client(timeout=30) as client:
+    """Label reads without match[] (Grafana's metric browser) over N counters: small POSTs on
+    node 0 alone, then while a client asks node 1 for every metric name back to back."""
+    cluster = LocalCluster(Path(tempfile.mkdtemp()) / "cluster")
+    cluster.start()
+    try:
+        with httpx.Client(timeout=120) as client:
+            per = 10  # labels an item: 100k a request of 10,000 items
+            for first in range(0, counters, 10_000 * per):
+                labels = [f"c{n}" for n in range(first, min(first + 10_000 * per, counters))]
+                items = [
+                    {"labels": labels[i : i + per], "increment": 1}
+                    for i in range(0, len(labels), per)
+                ]
+                answer = client.post(f"{cluster.urls[0]}/metrics/batch", json={"items": items})
+                answer.raise_for_status()
+            names = client.get(f"{cluster.urls[1]}/api/v1/label/__name__/values").json()["data"]
+        typer.echo(f"{len(names):,} names listed", err=True)
+        url = f"{cluster.urls[1]}/api/v1/label/__name__/values"
+        _small_posts_beside(
+            cluster, lambda client: client.get(url).status_code, "label reads", seconds, connections
+        )
+    finally:
+        cluster.stop()
+
+
+def _small_posts_beside(
+    cluster: LocalCluster,
+    send: Callable[[httpx.Client], int],
+    what: str,
+    seconds: int,
+    connections: int,
+) -> None:
+    """Small POSTs on node 0 (wrk), alone and while another client sends `send` back to back
+    and alone again (after a warm-up as long, unreported; the cluster's own work after loading
+    may still show in the first): a table row each."""
+    small = orjson.dumps({"labels": ["calm"], "increment": 1}).decode()
+    cluster.post(0, ["calm"], 1).raise_for_status()  # the actor exists
+    target = [f"{cluster.urls[0]}/metrics"]
+    typer.echo(f"| phase | small POSTs/s | p50 | p99 | non-2xx | {what} (status: count) |")
+    typer.echo("|---|---|---|---|---|---|")
+    loadgen.post(target, small, seconds, connections)  # a warm-up: what loading left to do
+    for phase in ("alone", f"with {what}", "alone again"):
+        stop = threading.Event()
+        statuses: dict[int, int] = {}
+        times: list[float] = []
+        args = (send, stop, statuses, times)
+        thread = threading.Thread(target=_repeat, args=args) if phase.startswith("with") else None
+        if thread:
+            thread.start()
+        result = loadgen.post(target, small, seconds, connections)
+        stop.set()
+        if thread:
+            thread.join()
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())) or "-"
+        if times:
+            answers += f" (median {1000 * statistics.median(times):.0f} ms each)"
+        typer.echo(
+            f"| {phase} | {result.rps:,.0f} | {result.p50_ms:.1f} ms | "
+            f"{result.p99_ms:.1f} ms | {result.non2xx} | {answers} |"
+        )
+
+
+def _repeat(
+    send: Callable[[httpx.Client], int],
+    stop: threading.Event,
+    statuses: dict[int, int],
+    times: list[float],
+) -> None:
+    """`send` back to back until `stop`, counting the answers."""
+    with httpx.Client(timeout=60) as client:
         while not stop.is_set():
             started = time.perf_counter()
-            code = client.post(
-                url, content=body, headers={"Content-Type": "application/json"}
-            ).status_code
+            code = send(client)
             times.append(time.perf_counter() - started)
             statuses[code] = statuses.get(code, 0) + 1
 
