@@ -172,8 +172,7 @@ async def label_values(
             return sorted({label for labels in found for label in labels})
         return sorted({labels[name] for labels in found if name in labels})
     low, high = _bounds(start, end)
-    found = wire.decode_strings(await node.read(wire.LabelValues(name, low, high)))
-    return sorted(set(found))
+    return sorted(wire.decode_strings(await node.read(wire.LabelValues(name, low, high))))
 
 
 def delete_request(match: list[str]) -> wire.DeleteSeries:

@@ -323,7 +323,7 @@ def label_reads(
     connections: Annotated[int, typer.Option(help="wrk connections")] = 8,
 ) -> None:
     """Label reads without match[] (Grafana's metric browser) over N counters: small POSTs on
-    node 0 alone, then while a client asks node 1 for every metric name back to back."""
+    node 0 alone, then while a client asks it for every metric name back to back."""
     cluster = LocalCluster(Path(tempfile.mkdtemp()) / "cluster")
     cluster.start()
     try:
@@ -339,7 +339,7 @@ def label_reads(
                 answer.raise_for_status()
             names = client.get(f"{cluster.urls[1]}/api/v1/label/__name__/values").json()["data"]
         typer.echo(f"{len(names):,} names listed", err=True)
-        url = f"{cluster.urls[1]}/api/v1/label/__name__/values"
+        url = f"{cluster.urls[0]}/api/v1/label/__name__/values"  # the node under load
         _small_posts_beside(
             cluster, lambda client: client.get(url).status_code, "label reads", seconds, connections
         )

@@ -173,12 +173,14 @@ def test_the_node_reads_the_columns_the_actor_hands_over():
     }
 
 
-def _label_reads(name, start, end, budget=None):
+def _label_reads(name, start, end, budget=None, shadow_past=False):
     """label_values, and the same read done as a Select of every series (the reference)."""
     buffer = SeriesBuffer(max_series=10)
     buffer.add("shared", 1.0, 7.0)  # a sample without labels: it has the counter "shared"
     buffer.add("old", 1.0, 1.0)  # ... and "old", but its one point is long before the span
     buffer.add("x", 50.0, 1.0, (("job", "a"),))
+    if shadow_past:  # the one counter with a history is a sample series' too
+        buffer.add("past", 1.0, 1.0)
     history = CounterHistory(interval=10)
     history.note(["past"])
     history.tick(30, {"past": 4})
@@ -195,7 +197,8 @@ def _label_reads(name, start, end, budget=None):
     listed = select.select(every, [samples, select.counters_source(view), *after])
     pairs = [pair for s in listed for pair in s.labels]
     wanted = {k if name is None else v for k, v in pairs if name in (None, k)}
-    return sorted(set(found)), sorted(wanted)  # the node drops repeats
+    assert len(set(found)) == len(found)  # each value once
+    return sorted(found), sorted(wanted)
 
 
 @pytest.mark.parametrize("name", [None, "__name__", "job", "id", "absent"])
@@ -208,10 +211,15 @@ def _label_reads(name, start, end, budget=None):
         (0, 25_000),
         (95_000, 96_000),
         (60_000, 80_000),
+        (25_000, 35_000),  # the history's first point, and not the present
+        (29_000, 31_000),
     ],
 )
-def test_a_label_read_of_every_series_finds_what_a_select_of_every_series_does(name, span):
-    found, wanted = _label_reads(name, *span)
+@pytest.mark.parametrize("shadow_past", [False, True])
+def test_a_label_read_of_every_series_finds_what_a_select_of_every_series_does(
+    name, span, shadow_past
+):
+    found, wanted = _label_reads(name, *span, shadow_past=shadow_past)
     assert found == wanted
 
 

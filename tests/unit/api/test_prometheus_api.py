@@ -4,6 +4,7 @@ input of every kind a 4xx that changes nothing."""
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -303,3 +304,44 @@ def test_a_sample_series_hides_a_counter_of_the_same_name(make_client):
     _post(client, "shared", time.time() - 1, 42.0)
     body = client.get("/api/v1/query", params={"query": "shared"}).json()
     assert [r["value"][1] for r in body["data"]["result"]] == ["42"]
+
+
+def test_label_reads_without_match_list_more_counters_than_a_query_may_look_at(make_client):
+    client = make_client()
+    many = 150_000  # past the 100,000 series a query may look at
+    for first in range(0, many, 50_000):
+        labels = [f"c{i}" for i in range(first, first + 50_000)]
+        items = [{"labels": labels[j : j + 10], "increment": 1} for j in range(0, 50_000, 10)]
+        assert client.post("/metrics/batch", json={"items": items}).status_code == 200
+    _post(client, "c5", time.time() - 7200, 1.0)  # a sample series has the counter c5's name
+    names = client.get("/api/v1/label/__name__/values").json()["data"]
+    assert len(names) == many and names == sorted(names)
+    now = time.time()
+    recent = {"start": str(now - 60), "end": str(now + 1)}
+    names = client.get("/api/v1/label/__name__/values", params=recent).json()["data"]
+    assert len(names) == many - 1 and "c5" not in names  # the sample series' only point is old
+    assert client.get("/api/v1/labels").json()["data"] == ["__name__"]
+    # with match[], the same read is a query's, and bounded as one
+    everything = {"match[]": '{__name__=~".+"}'}
+    answer = client.get("/api/v1/label/__name__/values", params=everything)
+    assert answer.status_code == 422 and "look at more than" in answer.json()["error"]
+
+
+def test_label_reads_without_match_answer_as_a_selector_of_every_series(make_client):
+    rng = random.Random(1)
+    client = make_client()
+    now = time.time()
+    for _ in range(30):
+        name = rng.choice(["a", "b", "shared", "integer_average", "host_cpu_usage"])
+        labels = rng.choice([None, {"job": rng.choice(["x", "y"])}, {"id": "h1"}])
+        _post(client, name, now - rng.randrange(0, 7200), 1.0, labels)
+    for label in ["shared", "a", "integer_average", "zz"]:
+        assert client.post("/metrics", json={"labels": [label], "increment": 1}).status_code == 200
+    paths = ["/api/v1/labels", "/api/v1/label/__name__/values", "/api/v1/label/job/values"]
+    for _ in range(30):
+        low, high = sorted(rng.uniform(now - 8000, now + 10) for _ in range(2))
+        params = {} if rng.random() < 0.2 else {"start": str(low), "end": str(high)}
+        for path in paths:
+            found = client.get(path, params=params).json()
+            every = client.get(path, params={**params, "match[]": '{__name__=~".+"}'}).json()
+            assert found == every, (path, params)
