@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from api import errors, openapi, penalty, stats
+from api.live.hub import Hub
 from api.responses import JSONResponse
 from api.routes import (
     admin,
@@ -20,6 +21,7 @@ from api.routes import (
     events,
     hosts,
     integers,
+    live,
     prometheus,
     samples,
 )
@@ -33,6 +35,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         live = node or Node.for_cluster(settings)
         await live.start()
         app.state.node = live
+        app.state.hub = Hub(live.read, settings.live)
         # Ray and the app leave ~1M long-lived objects; a full collection walking them paused a
         # node for up to 290 ms under load (measured). Frozen, they are never scanned again.
         gc.collect()
@@ -40,6 +43,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.hub.close()
             await live.close()
 
     app = FastAPI(
@@ -55,6 +59,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     penalty.install(app, settings)  # inside the request counts, which see its 429s
     stats.install(app)
     app.router.routes.extend(counters.WRITE_ROUTES)
-    for module in (counters, cluster, samples, hosts, events, integers, debug, admin, prometheus):
+    routers = (counters, cluster, samples, hosts, events, integers, debug, admin, prometheus, live)
+    for module in routers:
         app.include_router(module.router)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import NodeDep, SettingsDep
 
@@ -13,7 +13,7 @@ router = APIRouter(tags=["cluster"])
 
 
 @router.get("/health")
-async def health(settings: SettingsDep, node: NodeDep) -> dict[str, Any]:
+async def health(request: Request, settings: SettingsDep, node: NodeDep) -> dict[str, Any]:
     """200 while this node serves. The actor's state is reported, never created here.
     `status` and `resources` are the original metrics-server's shape."""
     actor = await node.store.status()
@@ -33,6 +33,7 @@ async def health(settings: SettingsDep, node: NodeDep) -> dict[str, Any]:
         "uptime_s": round(node.uptime, 3),
         "ray": {"connected": node.store.connected, "address": settings.ray.address},
         "actor": actor,
+        "live": request.app.state.hub.stats(),
     }
 
 

@@ -583,6 +583,8 @@ class MetricsActor:
                 ]
             case wire.LatestHosts(limit=limit):
                 return records.hosts.latest(limit)
+            case wire.NewestHosts():
+                return records.hosts.newest()
             case wire.DistinctUsers(metric=metric, day=day):
                 return records.events.distinct_users(metric, day)
             case wire.HourlyTotals(per_user=per_user):

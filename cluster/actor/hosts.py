@@ -21,6 +21,7 @@ class HostLog:
         self._max_rows = max_rows
         self._rows: deque[Row] = deque()
         self._held: set[tuple[str, float]] = set()  # (host, timestamp) of every row
+        self._newest: dict[str, Row] = {}  # each host's newest row (the live feed's)
 
     def add(self, host: str, cpu: float, memory: float, disk: float, ts: float) -> None:
         if (host, ts) in self._held:
@@ -28,22 +29,24 @@ class HostLog:
         if len(self._rows) >= self._max_rows:
             oldest = self._rows.popleft()
             self._held.discard((oldest[0], oldest[4]))
-        self._rows.append((host, cpu, memory, disk, ts))
+            if self._newest.get(oldest[0]) is oldest:  # rare: every later row was older
+                del self._newest[oldest[0]]
+                held = [r for r in self._rows if r[0] == oldest[0]]
+                if held:
+                    self._newest[oldest[0]] = max(held, key=lambda r: r[4])
+        row = (host, cpu, memory, disk, ts)
+        self._rows.append(row)
         self._held.add((host, ts))
+        if host not in self._newest or ts > self._newest[host][4]:
+            self._newest[host] = row
 
     def latest(self, limit: int) -> list[dict[str, Any]]:
         """The `limit` newest rows by timestamp, newest first (hosts may report out of order)."""
-        rows = heapq.nlargest(limit, self._rows, key=lambda row: row[4])
-        return [
-            {
-                "id": host,
-                "cpu_usage": cpu,
-                "memory_usage": memory,
-                "disk_usage": disk,
-                "timestamp": rfc3339(ts),
-            }
-            for host, cpu, memory, disk, ts in rows
-        ]
+        return _shaped(heapq.nlargest(limit, self._rows, key=lambda row: row[4]))
+
+    def newest(self) -> list[dict[str, Any]]:
+        """Each host's newest row, newest first."""
+        return _shaped(sorted(self._newest.values(), key=lambda row: row[4], reverse=True))
 
     def stats(self) -> dict[str, Any]:
         """What the log holds against its bound (for /health)."""
@@ -55,5 +58,20 @@ class HostLog:
     def load(self, rows: list[Row]) -> None:
         self._rows.clear()
         self._held.clear()
+        self._newest.clear()
         for row in rows:
             self.add(*row)
+
+
+def _shaped(rows: list[Row]) -> list[dict[str, Any]]:
+    """Rows as metricSys answered them."""
+    return [
+        {
+            "id": host,
+            "cpu_usage": cpu,
+            "memory_usage": memory,
+            "disk_usage": disk,
+            "timestamp": rfc3339(ts),
+        }
+        for host, cpu, memory, disk, ts in rows
+    ]

@@ -162,6 +162,20 @@ class AgentSettings(BaseModel):
     interval: float = Field(default=1.0, gt=0)
 
 
+class LiveSettings(BaseModel):
+    """The live feeds on `/socket/websocket` (api/live/): Phoenix channels pushed to browsers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval: float = Field(default=1.0, gt=0)  # seconds between two pushes of a feed
+    max_clients: int = Field(default=5_000, ge=1)  # sockets a node holds at once
+    # Frames waiting for one client; a client past it is too slow and is closed (it reconnects).
+    client_queue: int = Field(default=64, ge=1)
+    # A socket that sends nothing for this long is closed (phoenix.js beats every 30 s).
+    idle_timeout: float = Field(default=60.0, gt=0)
+    max_frame_bytes: int = Field(default=65_536, ge=1024)  # of a frame a client sends
+
+
 # The one definition of the default cluster: cluster.toml only shows it in a comment, and the
 # clients (cluster/clients/common.py, scripts/seed_scenario.py) read `Settings().nodes`.
 DEFAULT_NODE_PORTS = (4000, 4001, 4002)
@@ -185,6 +199,7 @@ class Settings(BaseSettings):
     ray: RaySettings = Field(default_factory=RaySettings)
     buffers: BufferSettings = Field(default_factory=BufferSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
 
     discovery_interval: float = Field(default=2.0, gt=0)
     discovery_timeout: float = Field(default=1.0, gt=0)

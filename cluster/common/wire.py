@@ -250,6 +250,10 @@ class LatestHosts(Read, frozen=True):
     limit: int
 
 
+class NewestHosts(Read, frozen=True):
+    answer = "list[dict]: each host's newest row, newest first, in metricSys's shape"
+
+
 class DistinctUsers(Read, frozen=True):
     answer = "dict: distinct users, events and total of a metric on a UTC day"
     metric: str

@@ -1,0 +1,1 @@
+"""Live feeds over WebSockets: the Phoenix channel protocol and the node's fan-out."""

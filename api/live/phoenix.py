@@ -1,0 +1,96 @@
+"""Phoenix channels' wire protocol, serializer v2 (`vsn=2.0.0`, what phoenix.js speaks): every
+frame a JSON array `[join_ref, ref, topic, event, payload]`, the refs strings or null. Pure: a
+`Session` takes the frames one client sends and says what to answer and which topics it joins
+or leaves; the socket route and the hub (hub.py) do the sending.
+
+What a client gets, as a Phoenix server answers it:
+- `phx_join` of a known topic: `phx_reply` `{"status":"ok","response":{...}}` (for
+  `metric:lobby`, the original's welcome); of any other: `{"status":"error","response":
+  {"reason":"unmatched topic"}}`.
+- `heartbeat` on the topic `phoenix`: `phx_reply` `{"status":"ok","response":{}}`.
+- `phx_leave` of a joined topic: `phx_reply` ok, then `phx_close` of the topic.
+- Any other event: `phx_reply` `{"status":"error","response":{"reason":...}}`, the socket kept.
+- A frame that is not such an array: `FrameError`; the route closes the socket saying why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+VERSION = "2.0.0"
+LOBBY = "metric:lobby"
+WELCOME = {"welcome": "Welcome to the Metric Channel!"}  # the original's join reply
+
+
+class FrameError(ValueError):
+    """A frame that is not `[join_ref, ref, topic, event, payload]`."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    join_ref: str | None
+    ref: str | None
+    topic: str
+    event: str
+    payload: Any
+
+    def encode(self) -> str:
+        parts = [self.join_ref, self.ref, self.topic, self.event, self.payload]
+        return orjson.dumps(parts).decode()
+
+
+def decode(text: str) -> Frame:
+    try:
+        parts = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError(f"a frame must be JSON: {exc}") from None
+    if not isinstance(parts, list) or len(parts) != 5:
+        raise FrameError("a frame must be a JSON array [join_ref, ref, topic, event, payload]")
+    join_ref, ref, topic, event, payload = parts
+    if not all(r is None or isinstance(r, str) for r in (join_ref, ref)):
+        raise FrameError("join_ref and ref must be strings or null")
+    if not isinstance(topic, str) or not isinstance(event, str):
+        raise FrameError("topic and event must be strings")
+    return Frame(join_ref, ref, topic, event, payload)
+
+
+def broadcast(topic: str, event: str, payload: Any) -> str:
+    """A server push to every member of a topic: no refs, encoded once for all of them."""
+    return Frame(None, None, topic, event, payload).encode()
+
+
+@dataclass
+class Session:
+    """One socket's channels: the topics it joined (their join_ref), given `topics`, the known
+    topics and their join replies."""
+
+    topics: Mapping[str, Any]
+    joined: dict[str, str | None] = field(default_factory=dict)
+
+    def handle(self, frame: Frame) -> tuple[list[str], str | None, str | None]:
+        """The frames to answer, and the topic this frame joins and the one it leaves."""
+        topic, event = frame.topic, frame.event
+        if topic == "phoenix" and event == "heartbeat":
+            return [self._reply(frame, "ok", {})], None, None
+        if event == "phx_join":
+            if topic not in self.topics:
+                return [self._reply(frame, "error", {"reason": "unmatched topic"})], None, None
+            self.joined[topic] = frame.join_ref
+            return [self._reply(frame, "ok", self.topics[topic])], topic, None
+        if topic not in self.joined:
+            return [self._reply(frame, "error", {"reason": "unmatched topic"})], None, None
+        if event == "phx_leave":
+            join_ref = self.joined.pop(topic)
+            close = Frame(join_ref, join_ref, topic, "phx_close", {}).encode()
+            return [self._reply(frame, "ok", {}), close], None, topic
+        reason = f"the channel {topic} takes no event {event[:100]!r}; it only pushes"
+        return [self._reply(frame, "error", {"reason": reason})], None, None
+
+    @staticmethod
+    def _reply(frame: Frame, status: str, response: Any) -> str:
+        payload = {"status": status, "response": response}
+        return Frame(frame.join_ref, frame.ref, frame.topic, "phx_reply", payload).encode()

@@ -1,0 +1,100 @@
+"""`/socket/websocket`: Phoenix channels (serializer v2) over a WebSocket, as the original
+metricSys broadcaster served them, so phoenix.js clients work unchanged. The protocol is
+api/live/phoenix.py, the feeds api/live/hub.py; this route moves frames between the two.
+
+Closes, each with a reason: a `vsn` other than 2.0.0 (refused before the upgrade, HTTP 403),
+a node holding `live.max_clients` sockets (1013, try again later), a binary frame (1003), a
+frame that is not `[join_ref, ref, topic, event, payload]` (1007), a frame past
+`live.max_frame_bytes` (1009, by uvicorn), nothing received for `live.idle_timeout` (1000),
+a client too slow to take its frames (1008). phoenix.js reconnects after any of them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from api.live.hub import Client, Hub
+from api.live.phoenix import LOBBY, VERSION, WELCOME, FrameError, Session, decode
+from cluster.common.config import LiveSettings
+
+router = APIRouter()
+TOPICS = {LOBBY: WELCOME}  # the topics a client may join, and their join replies
+
+
+@router.websocket("/socket/websocket")
+async def phoenix_socket(websocket: WebSocket) -> None:
+    settings: LiveSettings = websocket.app.state.settings.live
+    hub: Hub = websocket.app.state.hub
+    vsn = websocket.query_params.get("vsn", VERSION)
+    if vsn != VERSION:
+        await websocket.close(1008, _reason(f"serializer vsn {vsn!r} is not supported; use 2.0.0"))
+        return
+    client = hub.connect()
+    if client is None:
+        await websocket.close(1013, "this node holds its most live sockets; try another node")
+        return
+    try:
+        await websocket.accept()
+        sending = asyncio.create_task(_send(websocket, client))
+        try:
+            code, reason = await _receive(websocket, client, hub, settings.idle_timeout)
+        finally:
+            sending.cancel()
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client went first
+            await websocket.close(code, reason)
+    finally:
+        hub.disconnect(client)
+
+
+async def _send(websocket: WebSocket, client: Client) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # closed: nothing to send to
+        while True:
+            await websocket.send_text(await client.frames.get())
+
+
+async def _receive(
+    websocket: WebSocket, client: Client, hub: Hub, idle_timeout: float
+) -> tuple[int, str]:
+    """Frames until the socket ends; the close code and reason to send (the client's own
+    close needs none, but sending one is harmless)."""
+    session = Session(TOPICS)
+    slow = asyncio.create_task(client.too_slow.wait())
+    try:
+        while True:
+            receiving = asyncio.create_task(websocket.receive())
+            done, _ = await asyncio.wait(
+                {receiving, slow}, timeout=idle_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                receiving.cancel()
+                return 1000, f"nothing received for {idle_timeout:g} s (send heartbeats)"
+            if slow in done:
+                receiving.cancel()
+                return 1008, f"too slow: {client.frames.qsize()} frames waiting"
+            message = receiving.result()
+            if message["type"] == "websocket.disconnect":
+                return 1000, ""
+            text = message.get("text")
+            if text is None:
+                return 1003, "binary frames are not supported; send JSON text frames"
+            try:
+                frame = decode(text)
+            except FrameError as exc:
+                return 1007, _reason(str(exc))
+            replies, joined, left = session.handle(frame)
+            if joined is not None:
+                hub.join(client, joined)
+            if left is not None:
+                hub.leave(client, left)
+            for reply in replies:
+                client.offer(reply)
+    finally:
+        slow.cancel()
+
+
+def _reason(text: str) -> str:
+    """A close reason: at most 123 bytes of UTF-8."""
+    return text.encode()[:123].decode(errors="ignore")

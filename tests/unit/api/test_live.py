@@ -1,0 +1,136 @@
+"""`/socket/websocket` on one node (in-process actor): Phoenix's v2 frames spoken by a raw
+client, the `metric:lobby` feed, and every bad frame a close with its reason, never a crash."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+URL = "/socket/websocket?vsn=2.0.0"
+FAST = {"live": {"interval": 0.05, "idle_timeout": 5}}  # a frame missing fails in 5 s
+ROW = {
+    "id": "h1",
+    "cpu_usage": 12.5,
+    "memory_usage": 40.0,
+    "disk_usage": 70.25,
+    "timestamp": "2026-01-01T00:00:00Z",
+}
+
+
+def _send(ws, join_ref, ref, topic, event, payload=None):
+    ws.send_text(orjson.dumps([join_ref, ref, topic, event, payload or {}]).decode())
+
+
+def _next(ws, event, within=200):
+    """The next frame of `event` among the next `within` frames (the feed ticks every 50 ms)."""
+    for _ in range(within):
+        frame = orjson.loads(ws.receive_text())
+        if frame[3] == event:
+            return frame
+    raise AssertionError(f"no {event} in {within} frames")
+
+
+def test_a_join_of_the_lobby_gets_the_welcome_then_metrics_data(make_client):
+    client = make_client(FAST)
+    assert client.post("/v1/hosts/metrics", json=ROW).status_code == 201
+    with client.websocket_connect(URL) as ws:
+        _send(ws, "1", "1", "metric:lobby", "phx_join")
+        assert orjson.loads(ws.receive_text()) == [
+            "1",
+            "1",
+            "metric:lobby",
+            "phx_reply",
+            {"status": "ok", "response": {"welcome": "Welcome to the Metric Channel!"}},
+        ]
+        frame = _next(ws, "metrics_data")
+        # as the original broadcast it: no refs, the rows of GET /v1/hosts/metrics
+        assert frame[:3] == [None, None, "metric:lobby"]
+        assert frame[4] == {"metrics": [ROW]}
+        assert client.get("/health").json()["live"]["topics"] == {"metric:lobby": 1}
+
+
+def test_the_feed_sends_each_hosts_newest_row(make_client):
+    client = make_client(FAST)
+    older = {**ROW, "timestamp": "2025-12-31T23:59:59Z", "cpu_usage": 99.0}
+    other = {**ROW, "id": "h2", "timestamp": "2025-12-31T00:00:00Z"}
+    assert client.post("/v1/hosts/metrics", json=[ROW, older, other]).status_code == 201
+    with client.websocket_connect(URL) as ws:
+        _send(ws, "1", "1", "metric:lobby", "phx_join")
+        assert _next(ws, "metrics_data")[4] == {"metrics": [ROW, other]}  # newest first
+
+
+def test_heartbeat_leave_and_the_errors_phoenix_answers(make_client):
+    client = make_client(FAST)
+    with client.websocket_connect(URL) as ws:
+        _send(ws, None, "2", "phoenix", "heartbeat")
+        assert _next(ws, "phx_reply") == [
+            None,
+            "2",
+            "phoenix",
+            "phx_reply",
+            {"status": "ok", "response": {}},
+        ]
+        _send(ws, "3", "3", "room:other", "phx_join")
+        reply = _next(ws, "phx_reply")
+        assert reply[4] == {"status": "error", "response": {"reason": "unmatched topic"}}
+        _send(ws, "4", "4", "metric:lobby", "phx_join")
+        assert _next(ws, "phx_reply")[4]["status"] == "ok"
+        _send(ws, "4", "5", "metric:lobby", "shout", {"body": "hi"})  # the channel only pushes
+        reply = _next(ws, "phx_reply")
+        assert reply[:2] == ["4", "5"] and reply[4]["status"] == "error"
+        _send(ws, "4", "6", "metric:lobby", "phx_leave")
+        assert _next(ws, "phx_reply")[:2] == ["4", "6"]
+        assert _next(ws, "phx_close")[:3] == ["4", "4", "metric:lobby"]
+        deadline = time.monotonic() + 5
+        while client.get("/health").json()["live"]["topics"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.get("/health").json()["live"]["topics"] == {}  # the feed stopped
+        _send(ws, None, "7", "phoenix", "heartbeat")  # the socket itself serves on
+        assert _next(ws, "phx_reply")[1] == "7"
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "reason"),
+    [
+        ("not json", 1007, "a frame must be JSON"),
+        ('{"topic": "phoenix"}', 1007, "a frame must be a JSON array"),
+        ('["1", "1", "metric:lobby", "phx_join"]', 1007, "a frame must be a JSON array"),
+        ('[1, "1", "metric:lobby", "phx_join", {}]', 1007, "strings or null"),
+        ('["1", "1", null, "phx_join", {}]', 1007, "topic and event must be strings"),
+        (b"\x00binary", 1003, "binary frames are not supported"),
+    ],
+)
+def test_a_bad_frame_closes_the_socket_saying_why(make_client, frame, code, reason):
+    client = make_client(FAST)
+    with client.websocket_connect(URL) as ws:
+        ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_text(frame)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            _next(ws, "never")
+        assert (closed.value.code, reason in closed.value.reason) == (code, True)
+    assert client.get("/health").json()["live"]["clients"] == 0  # and the node serves on
+
+
+def test_another_serializer_and_a_full_node_are_refused(make_client):
+    client = make_client({"live": {"interval": 0.05, "max_clients": 1}})
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect("/socket/websocket?vsn=1.0.0"):
+            pass
+    assert refused.value.code == 1008 and "use 2.0.0" in refused.value.reason
+    with client.websocket_connect(URL) as first:
+        _send(first, None, "1", "phoenix", "heartbeat")
+        assert _next(first, "phx_reply")[1] == "1"
+        with pytest.raises(WebSocketDisconnect) as full:
+            with client.websocket_connect(URL):
+                pass
+        assert full.value.code == 1013 and "try another node" in full.value.reason
+
+
+def test_a_silent_socket_is_closed_after_the_idle_timeout(make_client):
+    client = make_client({"live": {"idle_timeout": 0.2}})
+    with client.websocket_connect(URL) as ws:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            _next(ws, "never")
+        assert closed.value.code == 1000 and "heartbeats" in closed.value.reason
