@@ -4,14 +4,13 @@ nodes at once, one wrk process per node, and add their results up."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from scripts import debian
 
 # wrk's done() hook prints one JSON line we parse: requests, errors, latency percentiles (us).
 _POST = """
@@ -41,16 +40,11 @@ class LoadResult:
 
 
 def require_wrk() -> str:
-    """wrk's path; installs Debian's package first when it is missing and we may (root, apt)."""
-    path = shutil.which("wrk")
-    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        sys.stderr.write("wrk is missing: installing Debian's package (apt-get install wrk)\n")
-        subprocess.run(["apt-get", "update", "-qq"], check=False)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
-        path = shutil.which("wrk")
-    if path is None:
-        raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian package)")
-    return path
+    """wrk's path; installs Debian's package first when it is missing and we may."""
+    try:
+        return debian.require("wrk", "wrk", "the load generator of the benchmarks")
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def post(urls: list[str], body: str, seconds: int, connections: int) -> LoadResult:

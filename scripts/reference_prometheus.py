@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +18,8 @@ from typing import Any
 
 import tenacity
 
+from scripts import debian
+
 # One series: its labels (with __name__) and its points as (unix milliseconds, value).
 SeriesData = tuple[Mapping[str, str], Sequence[tuple[int, float]]]
 
@@ -28,18 +27,9 @@ SeriesData = tuple[Mapping[str, str], Sequence[tuple[int, float]]]
 def require_prometheus() -> tuple[str, str]:
     """The paths of prometheus and promtool; installs Debian's `prometheus` package first when
     it is missing and we may (root, apt-get)."""
-    if shutil.which("promtool") is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        sys.stderr.write("prometheus is missing: installing Debian's package\n")
-        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "prometheus"], check=False, env=env)
-    server, tool = shutil.which("prometheus"), shutil.which("promtool")
-    if server is None or tool is None:
-        raise RuntimeError(
-            "prometheus and promtool are not installed: apt-get install -y prometheus "
-            "(Debian package; the differential test of cluster/query needs it)"
-        )
-    return server, tool
+    why = "the differential test of cluster/query needs it"
+    tool = debian.require("promtool", "prometheus", why)
+    return debian.require("prometheus", "prometheus", why), tool
 
 
 def openmetrics(series: Sequence[SeriesData]) -> str:
