@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from api.live.phoenix import LOBBY, broadcast
+from api.live.phoenix import COUNTERS, LOBBY, broadcast
 from cluster.common import wire
 from cluster.common.config import LiveSettings
 from cluster.common.errors import ClusterError
@@ -86,14 +86,45 @@ class Hub:
         await asyncio.gather(*feeds, return_exceptions=True)
 
     async def _feed(self, topic: str) -> None:
-        assert topic == LOBBY  # the one topic with a feed so far
+        settings = self._settings
+        if topic == LOBBY:
+            tick, interval = self._hosts, settings.interval
+        else:
+            tick, interval = (
+                _Changes(self._read, settings.max_changes).tick,
+                settings.counters_interval,
+            )
         while True:
             try:
-                rows = await self._read(wire.NewestHosts())
+                frame = await tick()
             except ClusterError as exc:  # the actor restarting: the next tick tries again
                 log.warning("live feed %s: no read this tick: %s", topic, exc)
             else:
-                frame = broadcast(topic, "metrics_data", {"metrics": rows})
-                for client in list(self._members.get(topic, ())):
+                for client in list(self._members.get(topic, ()) if frame else ()):
                     client.offer(frame)
-            await asyncio.sleep(self._settings.interval)
+            await asyncio.sleep(interval)
+
+    async def _hosts(self) -> str:
+        rows = await self._read(wire.NewestHosts())
+        return broadcast(LOBBY, "metrics_data", {"metrics": rows})
+
+
+class _Changes:
+    """The counters feed's place in the actor's changes: each tick, what changed since the
+    last (`counters_changed` `{"counters": {label: value or null if deleted}}`), nothing when
+    nothing did, and `counters_reset` when the changes since are not all known (the actor
+    restarted, or too many changed): clients read every counter again (GET /metrics)."""
+
+    def __init__(self, read: Read, limit: int) -> None:
+        self._read = read
+        self._limit = limit
+        self._epoch = ""
+        self._seq = 0
+
+    async def tick(self) -> str | None:
+        first = not self._epoch
+        query = wire.CounterChanges(self._epoch, self._seq, self._limit)
+        self._epoch, self._seq, changed = await self._read(query)
+        if changed is None:  # the first read only learns where the changes are
+            return None if first else broadcast(COUNTERS, "counters_reset", {})
+        return broadcast(COUNTERS, "counters_changed", {"counters": changed}) if changed else None

@@ -22,7 +22,8 @@ from typing import Any
 import orjson
 
 VERSION = "2.0.0"
-LOBBY = "metric:lobby"
+LOBBY = "metric:lobby"  # host rows, as the original broadcast them
+COUNTERS = "counters:lobby"  # counter changes
 WELCOME = {"welcome": "Welcome to the Metric Channel!"}  # the original's join reply
 
 

@@ -17,11 +17,11 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from api.live.hub import Client, Hub
-from api.live.phoenix import LOBBY, VERSION, WELCOME, FrameError, Session, decode
+from api.live.phoenix import COUNTERS, LOBBY, VERSION, WELCOME, FrameError, Session, decode
 from cluster.common.config import LiveSettings
 
 router = APIRouter()
-TOPICS = {LOBBY: WELCOME}  # the topics a client may join, and their join replies
+TOPICS = {LOBBY: WELCOME, COUNTERS: {}}  # the topics a client may join, and their join replies
 
 
 @router.websocket("/socket/websocket")

@@ -49,6 +49,7 @@ import msgspec
 import orjson
 
 from cluster.actor import select, statefile
+from cluster.actor.changes import ChangeFeed
 from cluster.actor.counters import Stage
 from cluster.actor.log import Durability, DurableLog, LogError, request_digest
 from cluster.actor.records import Pending, RecordLimits, Records
@@ -174,6 +175,7 @@ class MetricsActor:
         self._log_rows = recovered.log_rows
         self._started_at = time.time()
         self._json: bytes | None = None
+        self._changes = ChangeFeed()  # which counters changed, for the nodes' live feeds
         self._server: BatchServer | None = None
         self._maintainer: asyncio.Task[None] | None = None
         self._snapshot_due = False  # scheduled to run right after the current call
@@ -256,6 +258,7 @@ class MetricsActor:
         self._counts.update(stage.changes)
         self._dirty.update(stage.changes)
         self._records.history.note(stage.changes)
+        self._changes.note(stage.changes)
         if stage.changes:
             self._json = None
         refusals = {i: o for i, o in enumerate(outcomes) if isinstance(o, Refused)}
@@ -424,6 +427,7 @@ class MetricsActor:
         self._log.snapshot(values, deleted=deleted)
         for label in gone:
             del self._counts[label]
+        self._changes.note(gone)
         if gone:
             self._json = None
         self._dirty.clear()
@@ -585,6 +589,12 @@ class MetricsActor:
                 return records.hosts.latest(limit)
             case wire.NewestHosts():
                 return records.hosts.newest()
+            case wire.CounterChanges(epoch=epoch, seq=seq, limit=limit):
+                feed = self._changes
+                changed = feed.since(epoch, seq)
+                if changed is None or len(changed) > limit:
+                    return feed.epoch, feed.seq, None
+                return feed.epoch, feed.seq, {label: self._counts.get(label) for label in changed}
             case wire.DistinctUsers(metric=metric, day=day):
                 return records.events.distinct_users(metric, day)
             case wire.HourlyTotals(per_user=per_user):

@@ -167,7 +167,11 @@ class LiveSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    interval: float = Field(default=1.0, gt=0)  # seconds between two pushes of a feed
+    interval: float = Field(default=1.0, gt=0)  # seconds between two host pushes
+    # Seconds between two pushes of counter changes (changes coalesce in between), and the
+    # most changed counters one push names (past it, clients are told to read them all again).
+    counters_interval: float = Field(default=0.25, gt=0)
+    max_changes: int = Field(default=5_000, ge=1)
     max_clients: int = Field(default=5_000, ge=1)  # sockets a node holds at once
     # Frames waiting for one client; a client past it is too slow and is closed (it reconnects).
     client_queue: int = Field(default=64, ge=1)

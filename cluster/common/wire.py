@@ -254,6 +254,18 @@ class NewestHosts(Read, frozen=True):
     answer = "list[dict]: each host's newest row, newest first, in metricSys's shape"
 
 
+class CounterChanges(Read, frozen=True):
+    answer = (
+        "tuple[str, int, dict[str, int | None] | None]: the actor's epoch and newest change "
+        "number, and the counters changed after `seq` of `epoch` with their values (None: "
+        "deleted); None instead to start over (another epoch, changes no longer all kept, or "
+        "more than `limit`)"
+    )
+    epoch: str = ""  # "": a first read, which starts over
+    seq: int = 0
+    limit: int = 5_000
+
+
 class DistinctUsers(Read, frozen=True):
     answer = "dict: distinct users, events and total of a metric on a UTC day"
     metric: str

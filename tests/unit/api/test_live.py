@@ -3,6 +3,8 @@ client, the `metric:lobby` feed, and every bad frame a close with its reason, ne
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import orjson
@@ -134,3 +136,55 @@ def test_a_silent_socket_is_closed_after_the_idle_timeout(make_client):
         with pytest.raises(WebSocketDisconnect) as closed:
             _next(ws, "never")
         assert closed.value.code == 1000 and "heartbeats" in closed.value.reason
+
+
+@contextlib.contextmanager
+def _posting(client, labels):
+    """POST increments of `labels` every 20 ms in a thread until the block ends: a feed learns
+    where the changes are at its first tick, which a test cannot see, so it posts until a push
+    shows (or the socket's idle timeout ends the wait)."""
+    stop = threading.Event()
+
+    def post() -> None:
+        while not stop.is_set():
+            answer = client.post("/metrics", json={"labels": labels, "increment": 1})
+            assert answer.status_code == 200
+            stop.wait(0.02)
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_counter_changes_are_pushed_and_deletes_as_null(make_client):
+    token = "s3cret-admin-token-0123"
+    settings = {"admin_token": token, "live": {"counters_interval": 0.05, "idle_timeout": 5}}
+    client = make_client(settings)
+    with client.websocket_connect(URL) as ws:
+        _send(ws, "1", "1", "counters:lobby", "phx_join")
+        assert _next(ws, "phx_reply")[4] == {"status": "ok", "response": {}}
+        with _posting(client, ["a"]):
+            frame = _next(ws, "counters_changed")
+        assert frame[:3] == [None, None, "counters:lobby"] and set(frame[4]["counters"]) == {"a"}
+        value = client.get("/metrics/query", params={"expression": "a"}).json()["a"]
+        pushed = frame[4]["counters"]["a"]
+        while pushed != value:  # the newest value comes, however the ticks fell
+            pushed = _next(ws, "counters_changed")[4]["counters"]["a"]
+        auth = {"Authorization": f"Bearer {token}"}
+        deleted = client.post("/api/v1/admin/tsdb/delete_series?match[]=a", headers=auth)
+        assert deleted.status_code == 204, deleted.text
+        assert _next(ws, "counters_changed")[4]["counters"] == {"a": None}
+
+
+def test_more_changes_than_a_push_holds_tell_clients_to_read_again(make_client):
+    live = {"counters_interval": 0.05, "max_changes": 2, "idle_timeout": 5}
+    client = make_client({"live": live})
+    with client.websocket_connect(URL) as ws:
+        _send(ws, "1", "1", "counters:lobby", "phx_join")
+        _next(ws, "phx_reply")
+        with _posting(client, ["x", "y", "z"]):
+            assert _next(ws, "counters_reset")[2:] == ["counters:lobby", "counters_reset", {}]
