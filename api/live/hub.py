@@ -11,10 +11,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from api.live.phoenix import COUNTERS, LOBBY, broadcast
+from api.live.phoenix import COUNTERS, LOBBY, SERIES, broadcast
 from cluster.common import wire
 from cluster.common.config import LiveSettings
 from cluster.common.errors import ClusterError
+from cluster.common.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +59,21 @@ class Hub:
 
     def join(self, client: Client, topic: str) -> None:
         self._members.setdefault(topic, set()).add(client)
-        if topic not in self._feeds:
-            self._feeds[topic] = asyncio.get_running_loop().create_task(self._feed(topic))
+        feed = _feed_of(topic)
+        if feed not in self._feeds:
+            self._feeds[feed] = asyncio.get_running_loop().create_task(self._run(feed))
 
     def leave(self, client: Client, topic: str) -> None:
         members = self._members.get(topic, set())
         members.discard(client)
-        if not members:
-            self._members.pop(topic, None)
-            feed = self._feeds.pop(topic, None)
-            if feed is not None:
-                feed.cancel()
+        if members:
+            return
+        self._members.pop(topic, None)
+        feed = _feed_of(topic)
+        if not any(_feed_of(other) == feed for other in self._members):
+            running = self._feeds.pop(feed, None)
+            if running is not None:
+                running.cancel()
 
     def stats(self) -> dict[str, Any]:
         """For /health: sockets held and members of each topic."""
@@ -85,46 +90,112 @@ class Hub:
             feed.cancel()
         await asyncio.gather(*feeds, return_exceptions=True)
 
-    async def _feed(self, topic: str) -> None:
-        settings = self._settings
-        if topic == LOBBY:
-            tick, interval = self._hosts, settings.interval
+    async def _run(self, feed: str) -> None:
+        settings, read = self._settings, self._read
+        tick: Callable[[], Awaitable[list[tuple[str, str]]]]
+        if feed == "hosts":
+            tick, interval = _Hosts(read).tick, settings.interval
+        elif feed == "counters":
+            tick, interval = _Counters(read, settings.max_changes).tick, settings.counters_interval
         else:
-            tick, interval = (
-                _Changes(self._read, settings.max_changes).tick,
-                settings.counters_interval,
-            )
+            samples = _Samples(read, settings.max_changes, self._series_names)
+            tick, interval = samples.tick, settings.counters_interval
         while True:
             try:
-                frame = await tick()
+                pushes = await tick()
             except ClusterError as exc:  # the actor restarting: the next tick tries again
-                log.warning("live feed %s: no read this tick: %s", topic, exc)
+                log.warning("live feed %s: no read this tick: %s", feed, exc)
             else:
-                for client in list(self._members.get(topic, ()) if frame else ()):
-                    client.offer(frame)
+                for topic, frame in pushes:
+                    for client in list(self._members.get(topic, ())):
+                        client.offer(frame)
             await asyncio.sleep(interval)
 
-    async def _hosts(self) -> str:
+    def _series_names(self) -> list[str]:
+        return [topic[len(SERIES) :] for topic in self._members if topic.startswith(SERIES)]
+
+
+def _feed_of(topic: str) -> str:
+    """The feed that pushes to `topic` (the route lets only these topics be joined)."""
+    if topic == LOBBY:
+        return "hosts"
+    return "counters" if topic == COUNTERS else "samples"
+
+
+Pushes = list[tuple[str, str]]  # (topic, frame)
+
+
+class _Hosts:
+    """`metrics_data` `{"metrics": [each host's newest row]}`, every tick."""
+
+    def __init__(self, read: Read) -> None:
+        self._read = read
+
+    async def tick(self) -> Pushes:
         rows = await self._read(wire.NewestHosts())
-        return broadcast(LOBBY, "metrics_data", {"metrics": rows})
+        return [(LOBBY, broadcast(LOBBY, "metrics_data", {"metrics": rows}))]
 
 
-class _Changes:
-    """The counters feed's place in the actor's changes: each tick, what changed since the
-    last (`counters_changed` `{"counters": {label: value or null if deleted}}`), nothing when
-    nothing did, and `counters_reset` when the changes since are not all known (the actor
-    restarted, or too many changed): clients read every counter again (GET /metrics)."""
+class _Cursor:
+    """A feed's place in one of the actor's change feeds (cluster/actor/changes.py): its first
+    read only learns the place; a later read answered None (the actor restarted, or too much
+    changed) means the clients must read everything again."""
+
+    def __init__(self, read: Read) -> None:
+        self._read = read
+        self.epoch = ""
+        self.seq = 0
+
+    async def since(self, query: Callable[[str, int], wire.Read]) -> tuple[bool, Any]:
+        """Whether this was the first read, and what changed since the last (None: unknown)."""
+        first = not self.epoch
+        self.epoch, self.seq, changed = await self._read(query(self.epoch, self.seq))
+        return first, changed
+
+
+class _Counters:
+    """`counters_changed` `{"counters": {label: value, or null when deleted}}` with what
+    changed since the last tick (nothing when nothing did), or `counters_reset`."""
 
     def __init__(self, read: Read, limit: int) -> None:
-        self._read = read
+        self._cursor = _Cursor(read)
         self._limit = limit
-        self._epoch = ""
-        self._seq = 0
 
-    async def tick(self) -> str | None:
-        first = not self._epoch
-        query = wire.CounterChanges(self._epoch, self._seq, self._limit)
-        self._epoch, self._seq, changed = await self._read(query)
-        if changed is None:  # the first read only learns where the changes are
-            return None if first else broadcast(COUNTERS, "counters_reset", {})
-        return broadcast(COUNTERS, "counters_changed", {"counters": changed}) if changed else None
+    async def tick(self) -> Pushes:
+        def query(epoch: str, seq: int) -> wire.Read:
+            return wire.CounterChanges(epoch, seq, self._limit)
+
+        first, changed = await self._cursor.since(query)
+        if changed is None:
+            return [] if first else [(COUNTERS, broadcast(COUNTERS, "counters_reset", {}))]
+        frame = broadcast(COUNTERS, "counters_changed", {"counters": changed})
+        return [(COUNTERS, frame)] if changed else []
+
+
+class _Samples:
+    """On `series:<name>`: `samples` `{"samples": [{"labels", "timestamp", "value"}]}` with
+    the samples of that name added since the last tick, or `samples_reset`."""
+
+    def __init__(self, read: Read, limit: int, names: Callable[[], list[str]]) -> None:
+        self._cursor = _Cursor(read)
+        self._limit = limit
+        self._names = names
+
+    async def tick(self) -> Pushes:
+        names = self._names()
+
+        def query(epoch: str, seq: int) -> wire.Read:
+            return wire.SamplesAdded(epoch, seq, names, self._limit)
+
+        first, added = await self._cursor.since(query)
+        if added is None:
+            reset = [(SERIES + n, broadcast(SERIES + n, "samples_reset", {})) for n in names]
+            return [] if first else reset
+        by_name: dict[str, list[dict[str, Any]]] = {}
+        for sample in added:
+            shown = {"labels": dict(sample.labels), "timestamp": rfc3339(sample.ts)}
+            by_name.setdefault(sample.name, []).append({**shown, "value": sample.value})
+        return [
+            (SERIES + name, broadcast(SERIES + name, "samples", {"samples": samples}))
+            for name, samples in by_name.items()
+        ]

@@ -6,7 +6,7 @@ or leaves; the socket route and the hub (hub.py) do the sending.
 What a client gets, as a Phoenix server answers it:
 - `phx_join` of a known topic: `phx_reply` `{"status":"ok","response":{...}}` (for
   `metric:lobby`, the original's welcome); of any other: `{"status":"error","response":
-  {"reason":"unmatched topic"}}`.
+  {"reason":"unmatched topic"}}`; past MAX_TOPICS joined, an error saying so.
 - `heartbeat` on the topic `phoenix`: `phx_reply` `{"status":"ok","response":{}}`.
 - `phx_leave` of a joined topic: `phx_reply` ok, then `phx_close` of the topic.
 - Any other event: `phx_reply` `{"status":"error","response":{"reason":...}}`, the socket kept.
@@ -15,7 +15,7 @@ What a client gets, as a Phoenix server answers it:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,8 @@ import orjson
 VERSION = "2.0.0"
 LOBBY = "metric:lobby"  # host rows, as the original broadcast them
 COUNTERS = "counters:lobby"  # counter changes
+SERIES = "series:"  # + a metric name: the samples added to its series
+MAX_TOPICS = 100  # topics one socket may have joined at once
 WELCOME = {"welcome": "Welcome to the Metric Channel!"}  # the original's join reply
 
 
@@ -66,10 +68,10 @@ def broadcast(topic: str, event: str, payload: Any) -> str:
 
 @dataclass
 class Session:
-    """One socket's channels: the topics it joined (their join_ref), given `topics`, the known
-    topics and their join replies."""
+    """One socket's channels: the topics it joined (their join_ref), given `reply_to`, which
+    says a topic's join reply (None: no such topic)."""
 
-    topics: Mapping[str, Any]
+    reply_to: Callable[[str], Any]
     joined: dict[str, str | None] = field(default_factory=dict)
 
     def handle(self, frame: Frame) -> tuple[list[str], str | None, str | None]:
@@ -78,10 +80,14 @@ class Session:
         if topic == "phoenix" and event == "heartbeat":
             return [self._reply(frame, "ok", {})], None, None
         if event == "phx_join":
-            if topic not in self.topics:
+            reply = self.reply_to(topic)
+            if reply is None:
                 return [self._reply(frame, "error", {"reason": "unmatched topic"})], None, None
+            if topic not in self.joined and len(self.joined) >= MAX_TOPICS:
+                reason = f"a socket joins at most {MAX_TOPICS} topics; leave one first"
+                return [self._reply(frame, "error", {"reason": reason})], None, None
             self.joined[topic] = frame.join_ref
-            return [self._reply(frame, "ok", self.topics[topic])], topic, None
+            return [self._reply(frame, "ok", reply)], topic, None
         if topic not in self.joined:
             return [self._reply(frame, "error", {"reason": "unmatched topic"})], None, None
         if event == "phx_leave":

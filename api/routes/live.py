@@ -17,11 +17,20 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from api.live.hub import Client, Hub
-from api.live.phoenix import COUNTERS, LOBBY, VERSION, WELCOME, FrameError, Session, decode
+from api.live.phoenix import (
+    COUNTERS,
+    LOBBY,
+    SERIES,
+    VERSION,
+    WELCOME,
+    FrameError,
+    Session,
+    decode,
+)
 from cluster.common.config import LiveSettings
 
 router = APIRouter()
-TOPICS = {LOBBY: WELCOME, COUNTERS: {}}  # the topics a client may join, and their join replies
+MAX_NAME = 1024  # of a metric name in a series topic
 
 
 @router.websocket("/socket/websocket")
@@ -60,7 +69,7 @@ async def _receive(
 ) -> tuple[int, str]:
     """Frames until the socket ends; the close code and reason to send (the client's own
     close needs none, but sending one is harmless)."""
-    session = Session(TOPICS)
+    session = Session(_join_reply)
     slow = asyncio.create_task(client.too_slow.wait())
     try:
         while True:
@@ -93,6 +102,15 @@ async def _receive(
                 client.offer(reply)
     finally:
         slow.cancel()
+
+
+def _join_reply(topic: str) -> dict[str, str] | None:
+    """What joining `topic` answers; None: no such topic."""
+    if topic == LOBBY:
+        return WELCOME
+    if topic == COUNTERS or (topic.startswith(SERIES) and 0 < len(topic) - len(SERIES) <= MAX_NAME):
+        return {}
+    return None
 
 
 def _reason(text: str) -> str:

@@ -65,6 +65,7 @@ from cluster.common.wire import (
     Outcome,
     Refused,
     Request,
+    Sample,
     totals,
 )
 
@@ -175,7 +176,9 @@ class MetricsActor:
         self._log_rows = recovered.log_rows
         self._started_at = time.time()
         self._json: bytes | None = None
-        self._changes = ChangeFeed()  # which counters changed, for the nodes' live feeds
+        # What changed, for the nodes' live feeds: counters' labels, and samples added.
+        self._changes: ChangeFeed[str] = ChangeFeed()
+        self._added: ChangeFeed[Sample] = ChangeFeed()
         self._server: BatchServer | None = None
         self._maintainer: asyncio.Task[None] | None = None
         self._snapshot_due = False  # scheduled to run right after the current call
@@ -259,6 +262,7 @@ class MetricsActor:
         self._dirty.update(stage.changes)
         self._records.history.note(stage.changes)
         self._changes.note(stage.changes)
+        self._added.note(r for r in accepted if isinstance(r, Sample))
         if stage.changes:
             self._json = None
         refusals = {i: o for i, o in enumerate(outcomes) if isinstance(o, Refused)}
@@ -590,11 +594,20 @@ class MetricsActor:
             case wire.NewestHosts():
                 return records.hosts.newest()
             case wire.CounterChanges(epoch=epoch, seq=seq, limit=limit):
-                feed = self._changes
-                changed = feed.since(epoch, seq)
+                changes = self._changes
+                labels = changes.since(epoch, seq)
+                changed = None if labels is None else set(labels)
                 if changed is None or len(changed) > limit:
-                    return feed.epoch, feed.seq, None
-                return feed.epoch, feed.seq, {label: self._counts.get(label) for label in changed}
+                    return changes.epoch, changes.seq, None
+                values = {label: self._counts.get(label) for label in changed}
+                return changes.epoch, changes.seq, values
+            case wire.SamplesAdded(epoch=epoch, seq=seq, names=names, limit=limit):
+                added = self._added.since(epoch, seq)
+                wanted = set(names)
+                found = None if added is None else [s for s in added if s.name in wanted]
+                if found is None or len(found) > limit:
+                    return self._added.epoch, self._added.seq, None
+                return self._added.epoch, self._added.seq, found
             case wire.DistinctUsers(metric=metric, day=day):
                 return records.events.distinct_users(metric, day)
             case wire.HourlyTotals(per_user=per_user):

@@ -266,6 +266,18 @@ class CounterChanges(Read, frozen=True):
     limit: int = 5_000
 
 
+class SamplesAdded(Read, frozen=True):
+    answer = (
+        "tuple[str, int, list[Sample] | None]: the actor's epoch and newest change number, and "
+        "the samples of `names` added after `seq` of `epoch`, oldest first; None instead to "
+        "start over (as CounterChanges)"
+    )
+    epoch: str = ""
+    seq: int = 0
+    names: list[str] = []
+    limit: int = 5_000
+
+
 class DistinctUsers(Read, frozen=True):
     answer = "dict: distinct users, events and total of a metric on a UTC day"
     metric: str

@@ -85,7 +85,7 @@ def test_a_feed_runs_only_while_its_topic_has_members_and_outlives_read_errors()
         assert orjson.loads(first.frames.get_nowait())[4]["metrics"][0]["n"] == 3
         hub.leave(first, LOBBY)
         assert hub.stats()["topics"] == {LOBBY: 1}
-        feed = hub._feeds[LOBBY]
+        feed = hub._feeds["hosts"]
         hub.disconnect(second)
         assert hub.stats() == {"clients": 1, "max_clients": 2, "topics": {}}
         await _until(feed.done)

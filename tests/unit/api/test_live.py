@@ -139,16 +139,15 @@ def test_a_silent_socket_is_closed_after_the_idle_timeout(make_client):
 
 
 @contextlib.contextmanager
-def _posting(client, labels):
-    """POST increments of `labels` every 20 ms in a thread until the block ends: a feed learns
-    where the changes are at its first tick, which a test cannot see, so it posts until a push
-    shows (or the socket's idle timeout ends the wait)."""
+def _posting(post_once):
+    """`post_once()` every 20 ms in a thread until the block ends: a feed learns where the
+    changes are at its first tick, which a test cannot see, so it posts until a push shows (or
+    the socket's idle timeout ends the wait)."""
     stop = threading.Event()
 
     def post() -> None:
         while not stop.is_set():
-            answer = client.post("/metrics", json={"labels": labels, "increment": 1})
-            assert answer.status_code == 200
+            post_once()
             stop.wait(0.02)
 
     thread = threading.Thread(target=post)
@@ -160,6 +159,10 @@ def _posting(client, labels):
         thread.join()
 
 
+def _increment(client, labels):
+    assert client.post("/metrics", json={"labels": labels, "increment": 1}).status_code == 200
+
+
 def test_counter_changes_are_pushed_and_deletes_as_null(make_client):
     token = "s3cret-admin-token-0123"
     settings = {"admin_token": token, "live": {"counters_interval": 0.05, "idle_timeout": 5}}
@@ -167,7 +170,7 @@ def test_counter_changes_are_pushed_and_deletes_as_null(make_client):
     with client.websocket_connect(URL) as ws:
         _send(ws, "1", "1", "counters:lobby", "phx_join")
         assert _next(ws, "phx_reply")[4] == {"status": "ok", "response": {}}
-        with _posting(client, ["a"]):
+        with _posting(lambda: _increment(client, ["a"])):
             frame = _next(ws, "counters_changed")
         assert frame[:3] == [None, None, "counters:lobby"] and set(frame[4]["counters"]) == {"a"}
         value = client.get("/metrics/query", params={"expression": "a"}).json()["a"]
@@ -186,5 +189,39 @@ def test_more_changes_than_a_push_holds_tell_clients_to_read_again(make_client):
     with client.websocket_connect(URL) as ws:
         _send(ws, "1", "1", "counters:lobby", "phx_join")
         _next(ws, "phx_reply")
-        with _posting(client, ["x", "y", "z"]):
+        with _posting(lambda: _increment(client, ["x", "y", "z"])):
             assert _next(ws, "counters_reset")[2:] == ["counters:lobby", "counters_reset", {}]
+
+
+def _sample(client, name, value, labels=None):
+    body = {"timestamp": "2026-01-01T00:00:00Z", "name": name, "value": value}
+    assert client.post("/v1/metrics", json={**body, "labels": labels or {}}).status_code == 201
+
+
+def test_a_series_topic_pushes_the_samples_added_to_that_name(make_client):
+    client = make_client({"live": {"counters_interval": 0.05, "idle_timeout": 5}})
+    with client.websocket_connect(URL) as ws:
+        _send(ws, "1", "1", "series:cpu", "phx_join")
+        assert _next(ws, "phx_reply")[4] == {"status": "ok", "response": {}}
+
+        def post() -> None:
+            _sample(client, "other", 1.0)
+            _sample(client, "cpu", 42.5, {"job": "api"})
+
+        with _posting(post):
+            frame = _next(ws, "samples")
+        assert frame[:3] == [None, None, "series:cpu"]
+        wanted = {"labels": {"job": "api"}, "timestamp": "2026-01-01T00:00:00Z", "value": 42.5}
+        assert frame[4]["samples"] and all(s == wanted for s in frame[4]["samples"])  # not other's
+
+
+def test_series_topics_are_named_and_bounded(make_client):
+    client = make_client(FAST)
+    with client.websocket_connect(URL) as ws:
+        _send(ws, "1", "1", "series:", "phx_join")  # no name
+        assert _next(ws, "phx_reply")[4]["response"] == {"reason": "unmatched topic"}
+        for i in range(100):
+            _send(ws, str(i), str(i), f"series:m{i}", "phx_join")
+            assert _next(ws, "phx_reply")[4]["status"] == "ok"
+        _send(ws, "x", "x", "series:one-too-many", "phx_join")
+        assert "at most 100 topics" in _next(ws, "phx_reply")[4]["response"]["reason"]
