@@ -29,7 +29,7 @@ def main() -> int:
         http="httptools",
         access_log=False,
         proxy_headers=False,  # no proxy in front: X-Forwarded-For is whatever a client claims
-        ws="websockets",
+        ws="websockets-sansio",  # the legacy "websockets" protocol is deprecated
         ws_max_size=settings.live.max_frame_bytes,  # past it the socket closes with 1009
         timeout_graceful_shutdown=int(settings.shutdown_grace),
         log_level="info",

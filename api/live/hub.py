@@ -53,7 +53,10 @@ class Hub:
         return client
 
     def disconnect(self, client: Client) -> None:
+        """The client's slot and topics freed, and its waiting frames dropped."""
         self._clients.discard(client)
+        while not client.frames.empty():
+            client.frames.get_nowait()
         for topic in [t for t, members in self._members.items() if client in members]:
             self.leave(client, topic)
 
@@ -94,7 +97,7 @@ class Hub:
         settings, read = self._settings, self._read
         tick: Callable[[], Awaitable[list[tuple[str, str]]]]
         if feed == "hosts":
-            tick, interval = _Hosts(read).tick, settings.interval
+            tick, interval = _Hosts(read, settings.max_hosts).tick, settings.interval
         elif feed == "counters":
             tick, interval = _Counters(read, settings.max_changes).tick, settings.counters_interval
         else:
@@ -105,6 +108,8 @@ class Hub:
                 pushes = await tick()
             except ClusterError as exc:  # the actor restarting: the next tick tries again
                 log.warning("live feed %s: no read this tick: %s", feed, exc)
+            except Exception:  # a feed outlives anything: its members would starve silently
+                log.exception("live feed %s: this tick failed", feed)
             else:
                 for topic, frame in pushes:
                     for client in list(self._members.get(topic, ())):
@@ -128,11 +133,12 @@ Pushes = list[tuple[str, str]]  # (topic, frame)
 class _Hosts:
     """`metrics_data` `{"metrics": [each host's newest row]}`, every tick."""
 
-    def __init__(self, read: Read) -> None:
+    def __init__(self, read: Read, limit: int) -> None:
         self._read = read
+        self._limit = limit
 
     async def tick(self) -> Pushes:
-        rows = await self._read(wire.NewestHosts())
+        rows = await self._read(wire.NewestHosts(self._limit))
         return [(LOBBY, broadcast(LOBBY, "metrics_data", {"metrics": rows}))]
 
 

@@ -26,6 +26,8 @@ LOBBY = "metric:lobby"  # host rows, as the original broadcast them
 COUNTERS = "counters:lobby"  # counter changes
 SERIES = "series:"  # + a metric name: the samples added to its series
 MAX_TOPICS = 100  # topics one socket may have joined at once
+# Of a frame's refs, topic and event: replies echo them, so they bound what a reply holds.
+MAX_REF, MAX_TOPIC, MAX_EVENT = 64, len(SERIES) + 1024, 64
 WELCOME = {"welcome": "Welcome to the Metric Channel!"}  # the original's join reply
 
 
@@ -58,6 +60,10 @@ def decode(text: str) -> Frame:
         raise FrameError("join_ref and ref must be strings or null")
     if not isinstance(topic, str) or not isinstance(event, str):
         raise FrameError("topic and event must be strings")
+    if any(r is not None and len(r) > MAX_REF for r in (join_ref, ref)):
+        raise FrameError(f"a ref holds at most {MAX_REF} characters")
+    if len(topic) > MAX_TOPIC or len(event) > MAX_EVENT:
+        raise FrameError(f"a topic holds at most {MAX_TOPIC} characters, an event {MAX_EVENT}")
     return Frame(join_ref, ref, topic, event, payload)
 
 
@@ -86,13 +92,16 @@ class Session:
             if topic not in self.joined and len(self.joined) >= MAX_TOPICS:
                 reason = f"a socket joins at most {MAX_TOPICS} topics; leave one first"
                 return [self._reply(frame, "error", {"reason": reason})], None, None
+            # Joined again (a new join_ref): as Phoenix, the old channel closes first.
+            earlier = [_close(topic, self.joined[topic])] if topic in self.joined else []
             self.joined[topic] = frame.join_ref
-            return [self._reply(frame, "ok", reply)], topic, None
+            return [*earlier, self._reply(frame, "ok", reply)], topic, None
         if topic not in self.joined:
             return [self._reply(frame, "error", {"reason": "unmatched topic"})], None, None
+        if frame.join_ref != self.joined[topic]:
+            return [], None, None  # for a channel closed since: Phoenix drops it too
         if event == "phx_leave":
-            join_ref = self.joined.pop(topic)
-            close = Frame(join_ref, join_ref, topic, "phx_close", {}).encode()
+            close = _close(topic, self.joined.pop(topic))
             return [self._reply(frame, "ok", {}), close], None, topic
         reason = f"the channel {topic} takes no event {event[:100]!r}; it only pushes"
         return [self._reply(frame, "error", {"reason": reason})], None, None
@@ -101,3 +110,7 @@ class Session:
     def _reply(frame: Frame, status: str, response: Any) -> str:
         payload = {"status": status, "response": response}
         return Frame(frame.join_ref, frame.ref, frame.topic, "phx_reply", payload).encode()
+
+
+def _close(topic: str, join_ref: str | None) -> str:
+    return Frame(join_ref, join_ref, topic, "phx_close", {}).encode()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
@@ -30,6 +31,7 @@ from api.live.phoenix import (
 from cluster.common.config import LiveSettings
 
 router = APIRouter()
+_CLOSE_WAIT = 2.0  # seconds the close handshake may take
 MAX_NAME = 1024  # of a metric name in a series topic
 
 
@@ -49,13 +51,15 @@ async def phoenix_socket(websocket: WebSocket) -> None:
         await websocket.accept()
         sending = asyncio.create_task(_send(websocket, client))
         try:
-            code, reason = await _receive(websocket, client, hub, settings.idle_timeout)
+            code, reason = await _receive(websocket, client, hub, settings)
         finally:
             sending.cancel()
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client went first
-            await websocket.close(code, reason)
     finally:
-        hub.disconnect(client)
+        hub.disconnect(client)  # its slot and frames freed before the close, however long
+    # Bounded: a client that reads nothing never answers the close handshake, which would hold
+    # this task (and a node's shutdown) for the protocol's own 10 s timeouts.
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
+        await asyncio.wait_for(websocket.close(code, reason), _CLOSE_WAIT)
 
 
 async def _send(websocket: WebSocket, client: Client) -> None:
@@ -65,12 +69,14 @@ async def _send(websocket: WebSocket, client: Client) -> None:
 
 
 async def _receive(
-    websocket: WebSocket, client: Client, hub: Hub, idle_timeout: float
+    websocket: WebSocket, client: Client, hub: Hub, settings: LiveSettings
 ) -> tuple[int, str]:
     """Frames until the socket ends; the close code and reason to send (the client's own
     close needs none, but sending one is harmless)."""
     session = Session(_join_reply)
     slow = asyncio.create_task(client.too_slow.wait())
+    idle_timeout, rate = settings.idle_timeout, settings.max_frames_per_second
+    allowance, last = 2 * rate, time.monotonic()  # a token bucket: a burst of twice the rate
     try:
         while True:
             receiving = asyncio.create_task(websocket.receive())
@@ -86,6 +92,11 @@ async def _receive(
             message = receiving.result()
             if message["type"] == "websocket.disconnect":
                 return 1000, ""
+            now = time.monotonic()
+            allowance = min(2 * rate, allowance + (now - last) * rate) - 1
+            last = now
+            if allowance < 0:
+                return 1008, f"more than {rate:g} frames a second; phoenix.js sends far fewer"
             text = message.get("text")
             if text is None:
                 return 1003, "binary frames are not supported; send JSON text frames"

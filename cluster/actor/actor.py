@@ -591,8 +591,8 @@ class MetricsActor:
                 ]
             case wire.LatestHosts(limit=limit):
                 return records.hosts.latest(limit)
-            case wire.NewestHosts():
-                return records.hosts.newest()
+            case wire.NewestHosts(limit=limit):
+                return records.hosts.newest(limit)
             case wire.CounterChanges(epoch=epoch, seq=seq, limit=limit):
                 changes = self._changes
                 labels = changes.since(epoch, seq)

@@ -172,6 +172,9 @@ class LiveSettings(BaseModel):
     # most changed counters one push names (past it, clients are told to read them all again).
     counters_interval: float = Field(default=0.25, gt=0)
     max_changes: int = Field(default=5_000, ge=1)
+    max_hosts: int = Field(default=100, ge=1)  # hosts a host push names: those heard from last
+    # Frames a socket may send a second (a burst of twice as many); past it, it is closed.
+    max_frames_per_second: float = Field(default=20.0, gt=0)
     max_clients: int = Field(default=5_000, ge=1)  # sockets a node holds at once
     # Frames waiting for one client; a client past it is too slow and is closed (it reconnects).
     client_queue: int = Field(default=64, ge=1)

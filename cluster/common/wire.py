@@ -251,7 +251,8 @@ class LatestHosts(Read, frozen=True):
 
 
 class NewestHosts(Read, frozen=True):
-    answer = "list[dict]: each host's newest row, newest first, in metricSys's shape"
+    answer = "list[dict]: the newest row of each of the `limit` hosts that reported last"
+    limit: int = 100
 
 
 class CounterChanges(Read, frozen=True):

@@ -90,5 +90,10 @@ def test_a_raw_client_gets_metrics_data_and_a_bad_frame_ends_only_its_own_socket
             _frame(bad)
         assert closed.value.rcvd.code == 1007 and "a JSON array" in closed.value.rcvd.reason
         assert _next(good, "metrics_data")[4]["metrics"]  # the other socket serves on
+    with connect(url, max_size=None) as big:  # past live.max_frame_bytes, uvicorn closes it
+        big.send(json.dumps([None, "1", "phoenix", "heartbeat", {"pad": "x" * 70_000}]))
+        with pytest.raises(ConnectionClosed) as closed:
+            _frame(big)
+        assert closed.value.rcvd.code == 1009
     health = httpx.get(f"{cluster.urls[1]}/health").json()
     assert health["status"] == "up"

@@ -22,8 +22,8 @@ class Reads:
     async def __call__(self, query: wire.Read) -> list[dict]:
         assert isinstance(query, wire.NewestHosts)
         self.count += 1
-        if self.count <= self._fail:
-            raise StoreUnavailable("the actor is restarting")
+        if self.count <= self._fail:  # the actor restarting, then a failure of any kind
+            raise StoreUnavailable("restarting") if self.count % 2 else RuntimeError("boom")
         return [{"id": "h1", "n": self.count}]
 
 

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+pytestmark = pytest.mark.timeout(60)  # a receive has no timeout: a missing frame fails here
 URL = "/socket/websocket?vsn=2.0.0"
 FAST = {"live": {"interval": 0.05, "idle_timeout": 5}}  # a frame missing fails in 5 s
 ROW = {
@@ -216,7 +217,7 @@ def test_a_series_topic_pushes_the_samples_added_to_that_name(make_client):
 
 
 def test_series_topics_are_named_and_bounded(make_client):
-    client = make_client(FAST)
+    client = make_client({"live": {"max_frames_per_second": 1000}})
     with client.websocket_connect(URL) as ws:
         _send(ws, "1", "1", "series:", "phx_join")  # no name
         assert _next(ws, "phx_reply")[4]["response"] == {"reason": "unmatched topic"}
@@ -225,3 +226,57 @@ def test_series_topics_are_named_and_bounded(make_client):
             assert _next(ws, "phx_reply")[4]["status"] == "ok"
         _send(ws, "x", "x", "series:one-too-many", "phx_join")
         assert "at most 100 topics" in _next(ws, "phx_reply")[4]["response"]["reason"]
+
+
+def test_a_second_join_closes_the_first_and_stale_frames_are_dropped(make_client):
+    client = make_client(FAST)
+    with client.websocket_connect(URL) as ws:
+        _send(ws, "1", "1", "metric:lobby", "phx_join")
+        assert _next(ws, "phx_reply")[4]["status"] == "ok"
+        _send(ws, "2", "2", "metric:lobby", "phx_join")  # phoenix.js rejoining
+        assert _next(ws, "phx_close")[:3] == ["1", "1", "metric:lobby"]
+        assert _next(ws, "phx_reply")[:2] == ["2", "2"]
+        _send(ws, "1", "3", "metric:lobby", "phx_leave")  # the closed channel's: dropped
+        _send(ws, None, "4", "phoenix", "heartbeat")
+        assert _next(ws, "phx_reply")[1] == "4"  # no reply to 3 came before it
+        assert client.get("/health").json()["live"]["topics"] == {"metric:lobby": 1}
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        (["x" * 65, "1", "phoenix", "heartbeat", {}], "a ref holds at most 64"),
+        (["1", "1", "t" * 2000, "phx_join", {}], "a topic holds at most"),
+    ],
+)
+def test_long_refs_and_topics_are_refused(make_client, frame, reason):
+    client = make_client(FAST)
+    with client.websocket_connect(URL) as ws:
+        ws.send_text(orjson.dumps(frame).decode())
+        with pytest.raises(WebSocketDisconnect) as closed:
+            _next(ws, "never")
+        assert closed.value.code == 1007 and reason in closed.value.reason
+
+
+def test_a_socket_sending_frames_in_a_flood_is_closed(make_client):
+    client = make_client({"live": {"max_frames_per_second": 5}})
+    with client.websocket_connect(URL) as ws:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for ref in range(100):  # a burst of 10 passes, then the bucket is dry
+                _send(ws, None, str(ref), "phoenix", "heartbeat")
+                _next(ws, "phx_reply")
+        assert closed.value.code == 1008 and "frames a second" in closed.value.reason
+
+
+def test_a_client_marked_too_slow_is_closed_and_its_slot_freed(make_client):
+    client = make_client(FAST)
+    hub = client.app.state.hub
+    with client.websocket_connect(URL) as ws:
+        _send(ws, None, "1", "phoenix", "heartbeat")
+        _next(ws, "phx_reply")
+        (held,) = hub._clients  # as Client.offer marks it when its queue is full
+        held.too_slow.set()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            _next(ws, "never")
+        assert closed.value.code == 1008 and "too slow" in closed.value.reason
+    assert client.get("/health").json()["live"]["clients"] == 0
