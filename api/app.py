@@ -22,6 +22,7 @@ from api.routes import (
     hosts,
     integers,
     live,
+    page,
     prometheus,
     samples,
 )
@@ -60,6 +61,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     stats.install(app)
     app.router.routes.extend(counters.WRITE_ROUTES)
     routers = (counters, cluster, samples, hosts, events, integers, debug, admin, prometheus, live)
-    for module in routers:
+    for module in (*routers, page):
         app.include_router(module.router)
+    app.mount("/static", page.files, name="static")
     return app
