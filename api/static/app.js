@@ -39,6 +39,8 @@ function sparkline(values) {
 }
 
 function showHosts(rows) {
+  const shown = new Set(rows.map((row) => row.id));
+  for (const id of hostHistory.keys()) if (!shown.has(id)) hostHistory.delete(id);
   for (const row of rows) {
     const history = hostHistory.get(row.id) || Object.fromEntries(GAUGES.map(([k]) => [k, []]));
     for (const [key] of GAUGES) {
@@ -59,8 +61,11 @@ function showHosts(rows) {
     "no host has reported yet")]));
 }
 
-// Counters: read whole once joined (and after a reset), then kept by the pushed changes.
+// Counters: read whole once joined (and after a reset), then kept by the pushed changes. Changes
+// pushed while a read is out are kept and applied over it; an older read never lands last.
 const counters = new Map();
+let reading = 0; // the newest read's number
+let pending = null; // changes pushed while that read is out
 
 function showCounters() {
   const wanted = $("filter").value.trim().toLowerCase();
@@ -76,19 +81,29 @@ function showCounters() {
 }
 
 async function readCounters() {
+  const mine = ++reading;
+  pending = [];
   let all;
   try {
     all = await getJSON("/metrics");
   } catch (error) {
-    $("counters-note").textContent = `counters not read: ${error.message}`;
+    if (mine === reading) $("counters-note").textContent = `counters not read: ${error.message}`;
     return;
   }
+  if (mine !== reading) return; // a newer read is out
+  const since = pending;
+  pending = null;
   counters.clear();
   for (const [label, value] of Object.entries(all)) counters.set(label, value);
+  since.forEach(applyChanges);
   showCounters();
 }
 
 function applyChanges(changed) {
+  if (pending !== null) {
+    pending.push(changed);
+    return;
+  }
   for (const [label, value] of Object.entries(changed)) {
     if (value === null) counters.delete(label);
     else counters.set(label, value);
@@ -122,14 +137,13 @@ async function draw() {
   const end = Date.now() / 1000;
   const params = new URLSearchParams({ query, start: String(end - range), end: String(end),
     step: String(stepSeconds(range)) });
-  let body;
+  let result;
   try {
-    body = await getJSON(`/api/v1/query_range?${params}`);
+    result = (await getJSON(`/api/v1/query_range?${params}`)).data.result;
   } catch (error) {
     $("chart-note").textContent = `not drawn: ${error.message}`;
     return;
   }
-  const result = body.data.result;
   const times = [...new Set(result.flatMap((s) => s.values.map(([t]) => t)))].sort((a, b) => a - b);
   const columns = result.map((s) => {
     const at = new Map(s.values.map(([t, v]) => [t, Number(v)]));
@@ -138,13 +152,13 @@ async function draw() {
   const points = columns.reduce((n, c) => n + c.filter((v) => v !== null).length, 0);
   $("chart-note").textContent = `${query}: ${result.length} series, ${points} points`;
   $("chart").dataset.points = String(points);
-  $("chart").dataset.values = [...new Set(columns.flat().filter((v) => v !== null))].join(",");
   const width = $("chart").clientWidth || 320;
   const options = { width, height: 240, series: [{}, ...result.map((s, i) => ({
     label: seriesName(s.metric), stroke: `hsl(${(i * 67) % 360} 70% 45%)`, points: { show: true },
   }))] };
   if (plot) plot.destroy();
   plot = new uPlot(options, [times, ...columns], $("chart"));
+  $("chart").dataset.drawn = JSON.stringify(plot.data); // what uPlot holds: times, then series
 }
 
 async function fillMetrics() {
@@ -171,7 +185,7 @@ async function showCluster() {
     const facts = [`actor: ${actor.state}`];
     if (actor.pid) facts.push(`pid ${actor.pid}`);
     if (actor.epoch !== undefined) facts.push(`epoch ${actor.epoch}`);
-    if (where) facts.push(`on Ray node ${where.node_ip || where.node_id}`);
+    if (where) facts.push(`on the Ray node at ${where.address}`);
     $("cluster").replaceChildren(element("ul", { id: "peers" }, ...peers),
       element("p", { id: "actor" }, facts.join(", ")));
   } catch (error) {

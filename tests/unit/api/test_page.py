@@ -37,3 +37,5 @@ def test_the_vendored_licenses_are_served_with_them(client):
 def test_nothing_outside_the_static_folder(client):
     assert client.get("/static/../app.py").status_code == 404
     assert client.get("/static/%2e%2e/app.py").status_code == 404
+    assert client.get("/static/..%2fapp.py").status_code == 404
+    assert client.get("/static/app.js").headers["cache-control"] == "no-cache"
