@@ -191,7 +191,7 @@ class _Samples:
         names = self._names()
 
         def query(epoch: str, seq: int) -> wire.Read:
-            return wire.SamplesAdded(epoch, seq, names, self._limit)
+            return wire.SamplesAdded(epoch, seq, self._limit, names)
 
         first, added = await self._cursor.since(query)
         if added is None:

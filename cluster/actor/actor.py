@@ -594,20 +594,15 @@ class MetricsActor:
             case wire.NewestHosts(limit=limit):
                 return records.hosts.newest(limit)
             case wire.CounterChanges(epoch=epoch, seq=seq, limit=limit):
-                changes = self._changes
-                labels = changes.since(epoch, seq)
-                changed = None if labels is None else set(labels)
-                if changed is None or len(changed) > limit:
-                    return changes.epoch, changes.seq, None
-                values = {label: self._counts.get(label) for label in changed}
-                return changes.epoch, changes.seq, values
+                counts = self._counts
+                return self._changes.answer(
+                    epoch, seq, limit, lambda labels: {k: counts.get(k) for k in set(labels)}
+                )
             case wire.SamplesAdded(epoch=epoch, seq=seq, names=names, limit=limit):
-                added = self._added.since(epoch, seq)
                 wanted = set(names)
-                found = None if added is None else [s for s in added if s.name in wanted]
-                if found is None or len(found) > limit:
-                    return self._added.epoch, self._added.seq, None
-                return self._added.epoch, self._added.seq, found
+                return self._added.answer(
+                    epoch, seq, limit, lambda added: [s for s in added if s.name in wanted]
+                )
             case wire.DistinctUsers(metric=metric, day=day):
                 return records.events.distinct_users(metric, day)
             case wire.HourlyTotals(per_user=per_user):

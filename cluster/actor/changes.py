@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import Iterable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -49,3 +49,12 @@ class ChangeFeed(Generic[T]):
                 break
             after.append(items)
         return [item for items in reversed(after) for item in items]
+
+    def answer(
+        self, epoch: str, seq: int, limit: int, pick: Callable[[list[T]], Collection[Any]]
+    ) -> tuple[str, int, Collection[Any] | None]:
+        """A read's answer (wire.ChangesSince): this feed's epoch and number, and `pick` of the
+        items since `seq`, or None to start over (not all kept, or more than `limit`)."""
+        items = self.since(epoch, seq)
+        found = None if items is None else pick(items)
+        return self.epoch, self.seq, found if found is not None and len(found) <= limit else None

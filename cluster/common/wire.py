@@ -255,28 +255,30 @@ class NewestHosts(Read, frozen=True):
     limit: int = 100
 
 
-class CounterChanges(Read, frozen=True):
+class ChangesSince(Read, frozen=True):
+    """A read of one of the actor's change feeds (cluster/actor/changes.py) from a place."""
+
+    epoch: str = ""  # "": a first read, which starts over
+    seq: int = 0
+    limit: int = 5_000
+
+
+class CounterChanges(ChangesSince, frozen=True):
     answer = (
         "tuple[str, int, dict[str, int | None] | None]: the actor's epoch and newest change "
         "number, and the counters changed after `seq` of `epoch` with their values (None: "
         "deleted); None instead to start over (another epoch, changes no longer all kept, or "
         "more than `limit`)"
     )
-    epoch: str = ""  # "": a first read, which starts over
-    seq: int = 0
-    limit: int = 5_000
 
 
-class SamplesAdded(Read, frozen=True):
+class SamplesAdded(ChangesSince, frozen=True):
     answer = (
         "tuple[str, int, list[Sample] | None]: the actor's epoch and newest change number, and "
         "the samples of `names` added after `seq` of `epoch`, oldest first; None instead to "
         "start over (as CounterChanges)"
     )
-    epoch: str = ""
-    seq: int = 0
     names: list[str] = []
-    limit: int = 5_000
 
 
 class DistinctUsers(Read, frozen=True):
