@@ -7,6 +7,7 @@ one that falls `client_queue` frames behind is marked too slow, and its socket r
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,7 +26,8 @@ Read = Callable[[wire.Read], Awaitable[Any]]
 class Client:
     """One socket's frames waiting to be sent."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, address: str) -> None:
+        self.address = address
         self.frames: asyncio.Queue[str] = asyncio.Queue(capacity)
         self.too_slow = asyncio.Event()
 
@@ -41,20 +43,30 @@ class Hub:
         self._read = read
         self._settings = settings
         self._clients: set[Client] = set()
+        self._per_address: collections.Counter[str] = collections.Counter()
         self._members: dict[str, set[Client]] = {}
         self._feeds: dict[str, asyncio.Task[None]] = {}
 
-    def connect(self) -> Client | None:
-        """A new client, or None when the node holds `max_clients` already."""
+    def connect(self, address: str) -> Client | str:
+        """A new client from `address`, or why not: the node holds `max_clients` sockets
+        already, or that address holds `max_clients_per_address` (one client cannot take
+        every slot)."""
         if len(self._clients) >= self._settings.max_clients:
-            return None
-        client = Client(self._settings.client_queue)
+            return "this node holds its most live sockets; try another node"
+        if self._per_address[address] >= self._settings.max_clients_per_address:
+            return "this address holds its most live sockets on this node"
+        client = Client(self._settings.client_queue, address)
         self._clients.add(client)
+        self._per_address[address] += 1
         return client
 
     def disconnect(self, client: Client) -> None:
         """The client's slot and topics freed, and its waiting frames dropped."""
-        self._clients.discard(client)
+        if client in self._clients:
+            self._clients.discard(client)
+            self._per_address[client.address] -= 1
+            if not self._per_address[client.address]:
+                del self._per_address[client.address]
         while not client.frames.empty():
             client.frames.get_nowait()
         for topic in [t for t, members in self._members.items() if client in members]:
@@ -83,6 +95,7 @@ class Hub:
         return {
             "clients": len(self._clients),
             "max_clients": self._settings.max_clients,
+            "addresses": len(self._per_address),
             "topics": {topic: len(members) for topic, members in self._members.items()},
         }
 

@@ -3,7 +3,8 @@ metricSys broadcaster served them, so phoenix.js clients work unchanged. The pro
 api/live/phoenix.py, the feeds api/live/hub.py; this route moves frames between the two.
 
 Closes, each with a reason: a `vsn` other than 2.0.0 (refused before the upgrade, HTTP 403),
-a node holding `live.max_clients` sockets (1013, try again later), a binary frame (1003), a
+a node holding `live.max_clients` sockets, or `live.max_clients_per_address` from the
+client's address (1013, try again later), a binary frame (1003), a
 frame that is not `[join_ref, ref, topic, event, payload]` (1007), a frame past
 `live.max_frame_bytes` (1009, by uvicorn), nothing received for `live.idle_timeout` (1000),
 a client too slow to take its frames (1008). phoenix.js reconnects after any of them."""
@@ -43,9 +44,9 @@ async def phoenix_socket(websocket: WebSocket) -> None:
     if vsn != VERSION:
         await websocket.close(1008, _reason(f"serializer vsn {vsn!r} is not supported; use 2.0.0"))
         return
-    client = hub.connect()
-    if client is None:
-        await websocket.close(1013, "this node holds its most live sockets; try another node")
+    client = hub.connect(websocket.client.host if websocket.client else "")
+    if isinstance(client, str):
+        await websocket.close(1013, client)
         return
     try:
         await websocket.accept()

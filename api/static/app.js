@@ -23,38 +23,60 @@ async function getJSON(path) {
   return body;
 }
 
-// Hosts: each host's gauges, with a sparkline of the last minute.
-const hostHistory = new Map(); // id -> {cpu_usage: [..], ...}
+// Hosts: each host's gauges, with a sparkline of its last minute: the rows pushed, and on the
+// first push the rows the node already holds, so the lines are drawn at once.
+const hostHistory = new Map(); // id -> Map(timestamp -> row) of its newest SPARK_POINTS rows
+let shownRows = [];
+let seeded = false;
+
+function remember(row) {
+  const rows = hostHistory.get(row.id) || new Map();
+  rows.set(row.timestamp, row); // a row pushed twice is kept once
+  const kept = [...rows.keys()].sort().slice(-SPARK_POINTS); // RFC 3339 in UTC sorts by time
+  hostHistory.set(row.id, new Map(kept.map((at) => [at, rows.get(at)])));
+}
 
 function sparkline(values) {
+  const drawn = values.length === 1 ? [values[0], values[0]] : values; // one point: flat
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("viewBox", `0 0 ${SPARK_POINTS - 1} 100`);
   svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("aria-hidden", "true");
   const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-  const first = SPARK_POINTS - values.length;
-  line.setAttribute("points", values.map((v, i) => `${first + i},${100 - v}`).join(" "));
+  const first = SPARK_POINTS - drawn.length;
+  line.setAttribute("points", drawn.map((v, i) => `${first + i},${100 - v}`).join(" "));
   svg.append(line);
   return svg;
 }
 
+async function seedHosts(count) {
+  try {
+    const limit = Math.min(10000, count * SPARK_POINTS);
+    (await getJSON(`/v1/hosts/metrics?limit=${limit}`)).metrics.forEach(remember);
+  } catch {
+    seeded = false; // the next push tries again; the lines fill from pushes meanwhile
+    return;
+  }
+  showHosts(shownRows);
+}
+
 function showHosts(rows) {
+  shownRows = rows;
+  if (!seeded && rows.length) {
+    seeded = true;
+    seedHosts(rows.length);
+  }
   const shown = new Set(rows.map((row) => row.id));
   for (const id of hostHistory.keys()) if (!shown.has(id)) hostHistory.delete(id);
-  for (const row of rows) {
-    const history = hostHistory.get(row.id) || Object.fromEntries(GAUGES.map(([k]) => [k, []]));
-    for (const [key] of GAUGES) {
-      history[key].push(Number(row[key]));
-      history[key].splice(0, history[key].length - SPARK_POINTS);
-    }
-    hostHistory.set(row.id, history);
-  }
+  rows.forEach(remember);
   const cards = rows.map((row) => {
-    const history = hostHistory.get(row.id);
+    const history = [...hostHistory.get(row.id).values()];
     const gauges = GAUGES.map(([key, name]) =>
-      element("div", { class: "gauge", "data-gauge": key },
-        `${name} ${Number(row[key]).toFixed(1)}%`, sparkline(history[key])));
-    return element("article", { class: "host", "data-host": row.id, "data-at": row.timestamp },
+      element("div", { class: "gauge", "data-gauge": key, "data-points": history.length },
+        `${name} ${Number(row[key]).toFixed(1)}%`,
+        sparkline(history.map((past) => Number(past[key])))));
+    return element("article", { class: "host", "data-host": row.id, "data-at": row.timestamp,
+      "aria-label": `host ${row.id}` },
       element("h3", {}, row.id), element("div", { class: "gauges" }, ...gauges));
   });
   $("hosts").replaceChildren(...(cards.length ? cards : [element("p", { class: "empty" },
@@ -135,7 +157,8 @@ async function draw() {
   }
   const range = Number($("range").value);
   const end = Date.now() / 1000;
-  const params = new URLSearchParams({ query, start: String(end - range), end: String(end),
+  const start = end - range;
+  const params = new URLSearchParams({ query, start: String(start), end: String(end),
     step: String(stepSeconds(range)) });
   let result;
   try {
@@ -150,10 +173,17 @@ async function draw() {
     return times.map((t) => (at.has(t) ? at.get(t) : null));
   });
   const points = columns.reduce((n, c) => n + c.filter((v) => v !== null).length, 0);
-  $("chart-note").textContent = `${query}: ${result.length} series, ${points} points`;
+  const pointed = `${points} point${points === 1 ? "" : "s"}`;
+  $("chart-note").textContent = `${query}: ${result.length} series, ${pointed}`;
   $("chart").dataset.points = String(points);
+  // The canvas says nothing to a screen reader: the figure's name does.
+  const names = result.slice(0, 5).map((s) => seriesName(s.metric)).join(", ");
+  $("chart").setAttribute("aria-label", `Chart of ${query} over ${$("range").selectedOptions[0]
+    .text}: ${result.length} series (${names || "none"}), ${pointed}`);
   const width = $("chart").clientWidth || 320;
-  const options = { width, height: 240, series: [{}, ...result.map((s, i) => ({
+  // The x axis is the range asked for, not the span of the points (one point spans years).
+  const options = { width, height: 240, scales: { x: { time: true, range: [start, end] } },
+    series: [{}, ...result.map((s, i) => ({
     label: seriesName(s.metric), stroke: `hsl(${(i * 67) % 360} 70% 45%)`, points: { show: true },
   }))] };
   if (plot) plot.destroy();
@@ -209,7 +239,12 @@ function connect() {
 }
 
 $("filter").addEventListener("input", showCounters);
-$("step").addEventListener("change", () => { $("free-step").hidden = $("step").value !== "free"; });
+$("step").addEventListener("change", () => {
+  const free = $("step").value === "free";
+  for (const hidden of [$("free-step"), document.querySelector('label[for="free-step"]')]) {
+    hidden.hidden = !free;
+  }
+});
 $("metric").addEventListener("focus", fillMetrics);
 $("chart-form").addEventListener("submit", (event) => { event.preventDefault(); draw(); });
 connect();

@@ -176,6 +176,8 @@ class LiveSettings(BaseModel):
     # Frames a socket may send a second (a burst of twice as many); past it, it is closed.
     max_frames_per_second: float = Field(default=20.0, gt=0)
     max_clients: int = Field(default=5_000, ge=1)  # sockets a node holds at once
+    # Of them, from one client address: a browser opens one; behind a proxy, raise it.
+    max_clients_per_address: int = Field(default=1_000, ge=1)
     # Frames waiting for one client; a client past it is too slow and is closed (it reconnects).
     client_queue: int = Field(default=64, ge=1)
     # A socket that sends nothing for this long is closed (phoenix.js beats every 30 s).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -82,6 +83,15 @@ def test_the_host_panel_ticks_every_second(opened):
     expect(host.locator('[data-gauge="cpu_usage"] polyline')).to_have_count(1)
 
 
+def test_sparklines_start_from_the_rows_the_node_holds(opened):
+    page, _ = opened  # the agents have posted a row a second since the cluster started
+    gauge = page.locator('article.host [data-gauge="cpu_usage"]').first
+    # Pushes alone give one point a second; five points within two seconds come from the seed.
+    expect(gauge).to_have_attribute("data-points", re.compile(r"^([5-9]|[1-9]\d)$"), timeout=2_000)
+    points = gauge.locator("polyline").get_attribute("points") or ""
+    assert len(points.split()) >= 5
+
+
 def test_the_chart_draws_the_posted_samples_at_each_step(opened, cluster):
     page, _ = opened
     name = f"e2e_chart_{time.time_ns()}"
@@ -136,6 +146,13 @@ def test_a_screenshot_for_the_readme(opened, cluster):
     httpx.post(f"{cluster.urls[0]}/metrics", json={"labels": ["page_views"], "increment": 42})
     expect(page.locator('tr[data-label="page_views"]')).to_be_visible(timeout=2_000)
     expect(page.locator("article.host").first).to_be_visible(timeout=10_000)
+    expect(page.locator('article.host [data-gauge="cpu_usage"]').first).not_to_have_attribute(
+        "data-points", "1", timeout=5_000
+    )  # a line, not a dot
+    page.select_option("#range", "900")
+    page.fill("#expression", "host_cpu_usage")
+    page.click("#chart-form button")
+    expect(page.locator("#chart canvas")).to_have_count(1, timeout=5_000)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 10_000
 
@@ -152,3 +169,47 @@ def test_the_page_reconnects_after_its_node_is_killed_and_restarted(opened, clus
     # Expected while its node is down or starting: refused sockets, failed or 503 fetches.
     down = ("ERR_CONNECTION_REFUSED", "WebSocket", "Failed to load resource")
     errors[:] = [e for e in errors if not any(mark in e for mark in down)]
+
+
+def test_a_screen_reader_finds_every_part_named(opened):
+    page, _ = opened
+    expect(page.locator("article.host").first).to_be_visible(timeout=10_000)
+    page.fill("#expression", "host_cpu_usage")
+    page.click("#chart-form button")
+    expect(page.locator("#chart canvas")).to_have_count(1, timeout=5_000)
+    # What the accessibility tree holds, as a screen reader reads it (a partial match: every
+    # node named here must be there, in this order; `\s` where YAML forbids ": ").
+    expect(page.locator("body")).to_match_aria_snapshot(
+        r"""
+        - banner:
+          - heading "metrics cluster" [level=1]
+          - status: live
+        - main:
+          - region "Hosts":
+            - article /host .+/:
+              - heading [level=3]
+              - text: /CPU [\d.]+% Memory [\d.]+% Disk [\d.]+%/
+          - region "Counters":
+            - searchbox "Filter"
+            - table "Counters and their values":
+              - rowgroup:
+                - row:
+                  - columnheader "label"
+                  - columnheader "value"
+          - region "Chart":
+            - combobox "Metric"
+            - textbox "Expression (PromQL)"
+            - combobox "Range"
+            - combobox "Step"
+            - button "Draw"
+            - status: /host_cpu_usage:\s[1-9]\d* series, [1-9]\d* points?/
+            - figure /Chart of host_cpu_usage over 1 hour:\s[1-9]\d* series .+ points?/
+          - region "Cluster":
+            - list:
+              - listitem: /up node-\d+ \(this page's node\)/
+            - paragraph: /actor:\salive, pid \d+, epoch \d+/
+        """
+    )
+    assert "Free step" not in page.locator("body").aria_snapshot()  # hidden with its input
+    page.select_option("#step", "free")
+    expect(page.get_by_role("textbox", name="Free step")).to_be_visible()

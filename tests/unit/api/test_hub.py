@@ -38,7 +38,7 @@ def test_one_read_a_tick_for_every_client_and_one_frame_for_all():
     async def run() -> None:
         reads = Reads()
         hub = Hub(reads, LiveSettings(interval=0.02, client_queue=100))
-        clients = [hub.connect() for _ in range(50)]
+        clients = [hub.connect(f"10.0.0.{i}") for i in range(50)]
         for client in clients:
             hub.join(client, LOBBY)
         await _until(lambda: all(c.frames.qsize() >= 3 for c in clients))
@@ -55,7 +55,7 @@ def test_one_read_a_tick_for_every_client_and_one_frame_for_all():
 def test_a_client_that_falls_behind_is_marked_too_slow_not_grown():
     async def run() -> None:
         hub = Hub(Reads(), LiveSettings(interval=0.01, client_queue=3))
-        slow, fine = hub.connect(), hub.connect()
+        slow, fine = hub.connect("a"), hub.connect("a")
         hub.join(slow, LOBBY)
         hub.join(fine, LOBBY)
 
@@ -77,8 +77,8 @@ def test_a_feed_runs_only_while_its_topic_has_members_and_outlives_read_errors()
     async def run() -> None:
         reads = Reads(fail_first=2)
         hub = Hub(reads, LiveSettings(interval=0.01, max_clients=2))
-        first, second = hub.connect(), hub.connect()
-        assert hub.connect() is None  # max_clients
+        first, second = hub.connect("a"), hub.connect("b")
+        assert "try another node" in hub.connect("c")  # max_clients
         hub.join(first, LOBBY)
         hub.join(second, LOBBY)
         await _until(lambda: first.frames.qsize() >= 1)  # after two failed reads
@@ -87,9 +87,23 @@ def test_a_feed_runs_only_while_its_topic_has_members_and_outlives_read_errors()
         assert hub.stats()["topics"] == {LOBBY: 1}
         feed = hub._feeds["hosts"]
         hub.disconnect(second)
-        assert hub.stats() == {"clients": 1, "max_clients": 2, "topics": {}}
+        assert hub.stats() == {"clients": 1, "max_clients": 2, "addresses": 1, "topics": {}}
         await _until(feed.done)
         assert feed.cancelled()  # no member, no more reads
         await hub.close()
 
     asyncio.run(run())
+
+
+def test_one_address_cannot_take_every_slot_and_gets_its_slots_back():
+    hub = Hub(Reads(), LiveSettings(max_clients=10, max_clients_per_address=2))
+    first, second = hub.connect("10.0.0.1"), hub.connect("10.0.0.1")
+    assert "this address" in hub.connect("10.0.0.1")
+    other = hub.connect("10.0.0.2")
+    assert not isinstance(other, str)  # another address still gets in
+    hub.disconnect(first)
+    hub.disconnect(first)  # twice: counted once
+    assert not isinstance(hub.connect("10.0.0.1"), str)
+    assert "this address" in hub.connect("10.0.0.1")
+    hub.disconnect(second)
+    assert hub.stats()["clients"] == 2

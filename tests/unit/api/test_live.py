@@ -131,6 +131,18 @@ def test_another_serializer_and_a_full_node_are_refused(make_client):
         assert full.value.code == 1013 and "try another node" in full.value.reason
 
 
+def test_one_address_is_refused_past_its_own_cap(make_client):
+    client = make_client({"live": {"interval": 0.05, "max_clients_per_address": 1}})
+    with client.websocket_connect(URL) as first:
+        with pytest.raises(WebSocketDisconnect) as full:
+            with client.websocket_connect(URL):
+                pass
+        assert full.value.code == 1013 and "this address" in full.value.reason
+        _send(first, None, "1", "phoenix", "heartbeat")  # the first socket serves on
+        assert _next(first, "phx_reply")[1] == "1"
+    assert client.get("/health").json()["live"]["addresses"] == 0
+
+
 def test_a_silent_socket_is_closed_after_the_idle_timeout(make_client):
     client = make_client({"live": {"idle_timeout": 0.2}})
     with client.websocket_connect(URL) as ws:
