@@ -77,7 +77,8 @@ class Scenario:
         if self.failures:
             typer.echo(f"scenario FAILED: {self.failures} of {total} checks did not match")
             return 1
-        typer.echo(f"scenario OK: all {total} checks matched")
+        shards = len(self.client.get(f"{first}/health").json().get("shards", [None]))
+        typer.echo(f"scenario OK: all {total} checks matched, on {shards} shard(s)")
         return 0
 
 

@@ -16,23 +16,25 @@ router = APIRouter(tags=["cluster"])
 async def health(request: Request, settings: SettingsDep, node: NodeDep) -> dict[str, Any]:
     """200 while this node serves. The actor's state is reported, never created here.
     `status` and `resources` are the original metrics-server's shape."""
-    actor = await node.store.status()
+    shards = await node.status()
     # The original's words: "warm" while the node serves but its store does not answer. An
     # actor not created yet is fine: the first write creates it.
-    store_up = actor["state"] in ("alive", "not created")
+    down = [s for s in shards if s["state"] not in ("alive", "not created")]
+    store_up = not down
     return {
         "status": "up" if store_up else "warm",
         "resources": [
             {
                 "name": "store",
                 "status": "up" if store_up else "down",
-                "message": "" if store_up else f"the counter store is {actor['state']}",
+                "message": "; ".join(f"shard {s['shard']} is {s['state']}" for s in down),
             }
         ],
         "node": settings.node_name,
         "uptime_s": round(node.uptime, 3),
         "ray": {"connected": node.store.connected, "address": settings.ray.address},
-        "actor": actor,
+        "actor": shards[0],  # shard 0, as before shards
+        "shards": shards,
         "live": request.app.state.hub.stats(),
     }
 
@@ -44,10 +46,19 @@ async def cluster(settings: SettingsDep, node: NodeDep) -> dict[str, Any]:
         for n in settings.nodes
         if n.name == settings.node_name
     ]
-    ray_nodes, actor = await asyncio.gather(node.store.ray_nodes(), node.store.status())
+    ray_nodes, shards = await asyncio.gather(node.store.ray_nodes(), node.status())
+    actor = shards[0]
     return {
         "node": settings.node_name,
         "peers": me + node.discovery.table(),
-        "ray_nodes": [{**n, "actor_here": n["node_id"] == actor.get("node_id")} for n in ray_nodes],
-        "actor": actor,
+        "ray_nodes": [
+            {
+                **n,
+                "actor_here": n["node_id"] == actor.get("node_id"),
+                "shards_here": [s["shard"] for s in shards if s.get("node_id") == n["node_id"]],
+            }
+            for n in ray_nodes
+        ],
+        "actor": actor,  # shard 0, as before shards
+        "shards": shards,
     }

@@ -124,8 +124,10 @@ class MetricsActor:
         crash_after_commits: int = 0,
         record_limits: dict[str, Any] | None = None,
         records_snapshot_seconds: float = 60.0,
+        shard: int = 0,
     ) -> None:
         started = time.perf_counter()
+        self._shard = shard  # which part of the labels and series it holds (docs/sharding.md)
         self._log = DurableLog(Path(db_path), durability)
         recovered = self._log.load(keys_since=time.time() - idempotency_window)
         self._records = Records(_record_limits(record_limits or {}))
@@ -656,6 +658,7 @@ class MetricsActor:
     def describe(self) -> dict[str, Any]:
         """What /health shows of the actor, without Ray's part."""
         return {
+            "shard": self._shard,
             "epoch": self._epoch,
             "pid": os.getpid(),
             "counters": len(self._counts),

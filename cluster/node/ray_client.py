@@ -31,19 +31,19 @@ from ray.exceptions import ActorUnavailableError, RayError, RayTaskError
 from cluster.common import wire
 from cluster.common.config import NAMESPACE, Settings
 from cluster.common.errors import ClusterError, StoreUnavailable
+from cluster.common.shards import actor_name, db_name
 from cluster.node.link import DirectLink
 
 log = logging.getLogger(__name__)
 
-ACTOR_NAME = "counter-store"
 _RESOLVE_TIMEOUT = 10.0  # creating the actor includes recovering its log
 _BACKOFF = tenacity.wait_exponential(multiplier=0.05, min=0.05, max=1.0)
 
 
-def actor_options() -> dict[str, Any]:
-    """The actor's identity and failure policy; every node must create it identically."""
+def actor_options(shard: int = 0) -> dict[str, Any]:
+    """A shard actor's identity and failure policy; every node must create it identically."""
     return {
-        "name": ACTOR_NAME,
+        "name": actor_name(shard),
         "namespace": NAMESPACE,
         "lifetime": "detached",
         "get_if_exists": True,
@@ -96,10 +96,12 @@ def _retried_unless_timeout(error: BaseException) -> bool:
 
 
 class RayStoreClient:
-    """Holds at most one actor handle (one get-or-create at a time) and the direct link."""
+    """The way to one shard's actor: holds at most one handle (one get-or-create at a time)
+    and the direct link. The client of shard 0 joins Ray and leaves it for all of them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, shard: int = 0) -> None:
         self._settings = settings
+        self._shard = shard
         self._handle: Any = None
         self._resolving = asyncio.Lock()
         self._actor_class: Any = None
@@ -107,11 +109,13 @@ class RayStoreClient:
         self._reads: dict[tuple[type, bytes], asyncio.Future[Any]] = {}
 
     async def start(self) -> None:
-        connect_ray(self._settings)
+        if not ray.is_initialized():
+            connect_ray(self._settings)
 
     async def close(self) -> None:
         self._link.close()
-        ray.shutdown()
+        if self._shard == 0:
+            ray.shutdown()
 
     @property
     def connected(self) -> bool:
@@ -213,7 +217,7 @@ class RayStoreClient:
         try:
             if self._handle is None:
                 self._handle = await asyncio.wait_for(
-                    asyncio.to_thread(ray.get_actor, ACTOR_NAME, NAMESPACE), timeout
+                    asyncio.to_thread(ray.get_actor, actor_name(self._shard), NAMESPACE), timeout
                 )
             info = await asyncio.wait_for(self._handle.info.remote(), timeout)
         except ValueError:
@@ -256,8 +260,9 @@ class RayStoreClient:
 
             self._actor_class = ray.remote(MetricsActor)
         s = self._settings
-        return self._actor_class.options(**actor_options()).remote(
-            db_path=str(s.db_path),
+        return self._actor_class.options(**actor_options(self._shard)).remote(
+            db_path=str(s.data_dir.resolve() / db_name(self._shard)),
+            shard=self._shard,
             durability=s.durability,
             max_counters=s.max_counters,
             dedup_window=s.dedup_window,

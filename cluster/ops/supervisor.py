@@ -26,6 +26,7 @@ import typer
 from pydantic import ValidationError
 
 from cluster.common.config import Settings
+from cluster.common.shards import LayoutError, check_layout
 from cluster.ops import processes as P
 
 app = typer.Typer(add_completion=False, help=__doc__, rich_markup_mode=None)
@@ -222,6 +223,14 @@ def _load() -> Settings:
     return settings
 
 
+def _check_layout(settings: Settings) -> None:
+    try:
+        check_layout(settings.data_dir.resolve(), settings.shards)
+    except LayoutError as exc:
+        typer.echo(f"bad configuration: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 def _running(settings: Settings) -> dict[str, P.Recorded]:
     return {n: r for n, r in P.StateFile(settings.run_dir).read().items() if r.alive()}
 
@@ -239,7 +248,9 @@ def _stop_recorded(settings: Settings, procs: dict[str, P.Recorded]) -> None:
 
 
 def _prepare(settings: Settings) -> None:
-    """Refuse to start twice; clean up after a supervisor that was killed; check the ports."""
+    """Refuse to start twice or on a data dir of another shard count; clean up after a
+    supervisor that was killed; check the ports."""
+    _check_layout(settings)
     procs = _running(settings)
     if SUPERVISOR in procs:
         typer.echo(

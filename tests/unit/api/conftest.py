@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from cluster.common.config import ENV_PREFIX, Settings
+from cluster.common.shards import db_name
 from cluster.node.discovery import Discovery
 from cluster.node.node import Node
 from tests.fakes import InProcessStore
@@ -61,21 +62,29 @@ def _no_peer(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("no peers in route tests", request=request)
 
 
-@pytest.fixture
-def make_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MakeClient]:
+@pytest.fixture(params=[1, 4], ids=["1-shard", "4-shards"])
+def make_client(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[MakeClient]:
     """`make_client(settings=None, **limits)`: a started TestClient of a fresh node (its
     lifespan has run). `settings`: Settings fields to override; `limits`: MetricsActor keyword
     arguments (max_counters=..., record_limits={...}) over those the settings give. Every
-    client made is closed (the node drained, the actor's log closed) at the end of the test."""
+    client made is closed (the node drained, the actor's log closed) at the end of the test.
+    Every test runs twice: on one shard, and on four (one in-process actor each), unless its
+    settings name `shards`."""
     with contextlib.ExitStack() as stack:
         made = 0
 
         def make(settings: dict[str, Any] | None = None, **limits: Any) -> TestClient:
             nonlocal made
             made += 1
-            s = unit_settings(monkeypatch, tmp_path / f"node{made}", **(settings or {}))
-            store = InProcessStore(s.db_path, **actor_limits(s, **limits))
-            node = Node(s, store)
+            given = {"shards": request.param, **(settings or {})}
+            s = unit_settings(monkeypatch, tmp_path / f"node{made}", **given)
+            stores = [
+                InProcessStore(s.data_dir / db_name(i), **actor_limits(s, shard=i, **limits))
+                for i in range(s.shards)
+            ]
+            node = Node(s, stores)
             # Peers are probed through a transport that reaches no network: they show "down".
             peers = [n for n in s.nodes if n.name != s.node_name]
             asyncio.run(node.discovery.close())  # the one Node made, never used
