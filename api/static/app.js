@@ -203,21 +203,27 @@ async function fillMetrics() {
   }
 }
 
-// The cluster: nodes up or down, the actor and where it runs.
+// The cluster: nodes up or down, each shard's actor and where it runs.
+function actorFacts(actor, name, rayNodes) {
+  const facts = [`${name}: ${actor.state}`];
+  if (actor.pid) facts.push(`pid ${actor.pid}`);
+  if (actor.epoch !== undefined) facts.push(`epoch ${actor.epoch}`);
+  const where = rayNodes.find((n) => n.node_id === actor.node_id);
+  if (where) facts.push(`on the Ray node at ${where.address}`);
+  return facts.join(", ");
+}
+
 async function showCluster() {
   try {
     const cluster = await getJSON("/cluster");
     const peers = cluster.peers.map((p) => element("li", {},
       element("span", { class: p.status === "up" ? "up" : "down" }, p.status), ` ${p.name}`,
       p.self ? " (this page's node)" : ""));
-    const actor = cluster.actor;
-    const where = cluster.ray_nodes.find((n) => n.actor_here);
-    const facts = [`actor: ${actor.state}`];
-    if (actor.pid) facts.push(`pid ${actor.pid}`);
-    if (actor.epoch !== undefined) facts.push(`epoch ${actor.epoch}`);
-    if (where) facts.push(`on the Ray node at ${where.address}`);
+    const shards = cluster.shards.length > 1
+      ? cluster.shards.map((s) => actorFacts(s, `shard ${s.shard}`, cluster.ray_nodes))
+      : [actorFacts(cluster.actor, "actor", cluster.ray_nodes)];
     $("cluster").replaceChildren(element("ul", { id: "peers" }, ...peers),
-      element("p", { id: "actor" }, facts.join(", ")));
+      ...shards.map((facts, i) => element("p", i ? { class: "shard" } : { id: "actor" }, facts)));
   } catch (error) {
     $("cluster").replaceChildren(element("p", { class: "down" }, `not read: ${error.message}`));
   }

@@ -203,7 +203,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".data")
     # Actors the counters and series are spread over (docs/sharding.md). A data dir keeps the
-    # number it was made with: another is refused until scripts/reshard.py moves the data.
+    # number it was made with: another is refused (nothing moves data between counts yet).
     shards: int = Field(default=1, ge=1, le=64)
     nodes: list[NodeSpec] = Field(default_factory=_default_nodes, min_length=1)
     # Which of `nodes` this process serves; set by the supervisor for each node process.

@@ -82,6 +82,6 @@ def check_layout(data_dir: Path, shards: int) -> None:
     if held != shards:
         raise LayoutError(
             f"the data dir {data_dir} holds {held} shard(s) but shards = {shards}: set shards "
-            f"= {held} (METRICS_SHARDS={held}), or move the data with "
-            f"`python -m scripts.reshard --to {shards}` while the cluster is stopped"
+            f"= {held} (METRICS_SHARDS={held}), or start {shards} shard(s) on a new data dir "
+            "(moving data between shard counts is not supported yet)"
         )
