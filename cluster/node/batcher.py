@@ -117,6 +117,11 @@ class Batcher:
         """Apply one request's increments and records (all or none); return each touched label's
         value right after them. With an Idempotency-Key, a repeat gets the first answer,
         changing nothing."""
+        return await self.enqueue(request)
+
+    def enqueue(self, request: Request) -> asyncio.Future[Values]:
+        """`add` without awaiting: the future of its answer (several shards' parts are awaited
+        together without a task each). Raises at once what `add` refuses before queueing."""
         entry = _Entry(request, asyncio.get_running_loop().create_future())
         if entry.adds and (top := max(entry.adds.values())) > MAX_VALUE:
             label = next(label for label, n in entry.adds.items() if n == top)
@@ -133,7 +138,7 @@ class Batcher:
         self._pending.append(entry)
         self._pending_labels += size
         self._dispatch()
-        return await entry.future
+        return entry.future
 
     async def drain(self) -> None:
         """Wait until every accepted request has been answered (shutdown)."""

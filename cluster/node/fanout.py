@@ -10,6 +10,7 @@ be in some shards' part and not others'.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -24,14 +25,18 @@ from cluster.query.errors import QueryError
 Read = Callable[[wire.Read], Awaitable[Any]]
 
 
-def split(request: wire.Request, count: int) -> dict[int, wire.Request]:
+def split(
+    request: wire.Request, count: int, shard_of: Callable[[str], int] | None = None
+) -> dict[int, wire.Request]:
     """One part per shard the request touches, each with the request's Idempotency-Key (each
-    shard keeps its own keys, so a retry completes exactly the parts not yet applied)."""
-    increments: dict[int, dict[int, list[str]]] = {}  # shard -> by -> labels
-    for increment in request.increments:
-        for label in increment.labels:
-            shard = S.shard_of(label, count)
-            increments.setdefault(shard, {}).setdefault(increment.by, []).append(label)
+    shard keeps its own keys, so a retry completes exactly the parts not yet applied). A part
+    holds each of its labels once, with its total (a label listed twice counts twice), so the
+    cost follows the distinct labels, not the items. The same request always splits alike.
+    `shard_of`: a label's shard of `count` (a node passes a cached one)."""
+    place = shard_of or functools.partial(S.shard_of, shards=count)
+    increments: dict[int, dict[int, list[str]]] = {}  # shard -> total -> labels
+    for label, total in wire.totals(request.increments).items():
+        increments.setdefault(place(label), {}).setdefault(total, []).append(label)
     records: dict[int, list[wire.Record]] = {}
     for record in request.records:
         records.setdefault(S.of_record(record, count), []).append(record)
